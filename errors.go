@@ -1,0 +1,69 @@
+package fief
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors, one per exception of the reference Python client. Every
+// error returned by the client wraps one of them or is a *RequestError (or
+// wraps one), so callers branch with errors.Is and errors.As, never on text.
+var (
+	// ErrAccessTokenInvalid reports an access token that is malformed, not
+	// signed by the tenant key, signed with another algorithm than RS256,
+	// issued by another issuer, not yet valid, or missing a required claim.
+	ErrAccessTokenInvalid = errors.New("fief: access token invalid")
+
+	// ErrAccessTokenExpired reports an access token whose exp claim, plus the
+	// configured leeway, is in the past.
+	ErrAccessTokenExpired = errors.New("fief: access token expired")
+
+	// ErrAccessTokenMissingScope reports a valid access token that lacks a
+	// required scope.
+	ErrAccessTokenMissingScope = errors.New("fief: access token missing scope")
+
+	// ErrAccessTokenACRTooLow reports a valid access token whose ACR is below
+	// the required level.
+	ErrAccessTokenACRTooLow = errors.New("fief: access token ACR too low")
+
+	// ErrAccessTokenMissingPermission reports a valid access token that lacks
+	// a required permission.
+	ErrAccessTokenMissingPermission = errors.New("fief: access token missing permission")
+
+	// ErrIDTokenInvalid reports an ID token that cannot be decrypted or
+	// verified, or whose c_hash or at_hash does not match.
+	ErrIDTokenInvalid = errors.New("fief: ID token invalid")
+
+	// ErrDiscovery reports a failure to fetch or use the OpenID configuration
+	// or the key set (JWKS) of the tenant. The wrapping error says which URL
+	// failed and why; it may also wrap a *RequestError.
+	ErrDiscovery = errors.New("fief: discovery failed")
+)
+
+// RequestError reports an HTTP response from Fief with a status of 400 or
+// more. It matches the reference client's FiefRequestError.
+type RequestError struct {
+	// Endpoint names the Fief endpoint that answered, e.g. "token" or
+	// "userinfo".
+	Endpoint string
+	// StatusCode is the HTTP status of the response.
+	StatusCode int
+	// Body is the raw response body, cut to a few KiB. Fief's error bodies
+	// are JSON such as {"error":"invalid_grant"} or {"detail":"ACR_TOO_LOW"}.
+	Body string
+}
+
+// Error implements error.
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("fief: %s request failed with status %d: %s", e.Endpoint, e.StatusCode, e.Body)
+}
+
+// invalidAccessToken returns an ErrAccessTokenInvalid error with a reason.
+func invalidAccessToken(reason string) error {
+	return fmt.Errorf("%w: %s", ErrAccessTokenInvalid, reason)
+}
+
+// invalidIDToken returns an ErrIDTokenInvalid error with a reason.
+func invalidIDToken(reason string) error {
+	return fmt.Errorf("%w: %s", ErrIDTokenInvalid, reason)
+}

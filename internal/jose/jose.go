@@ -1,0 +1,271 @@
+// Package jose holds the token plumbing of the client: compact-JWS shape
+// checks, the protected header, RS256 verification through jwx with the
+// algorithm pinned, typed registered claims, JWE decryption and the OpenID
+// validation hash.
+package jose
+
+import (
+	"bytes"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwe"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// MaxTokenSize is the largest token accepted. Fief's tokens are a few KiB;
+// anything much larger is rejected before any decoding.
+const MaxTokenSize = 16 << 10
+
+// Errors describing why a token was refused. They carry no token content.
+var (
+	ErrTooLarge      = errors.New("token larger than 16 KiB")
+	ErrMalformed     = errors.New("not a compact JWS")
+	ErrHeader        = errors.New("invalid protected header")
+	ErrAlgorithm     = errors.New("algorithm is not RS256")
+	ErrForbiddenHdr  = errors.New("header carries crit, b64, jku, x5u, x5c or jwk")
+	ErrSignature     = errors.New("signature verification failed")
+	ErrClaims        = errors.New("claims are not a valid JSON object")
+	ErrNotEncrypted  = errors.New("not a compact JWE")
+	ErrDecryption    = errors.New("decryption failed")
+	ErrEncryptionAlg = errors.New("JWE algorithms are not RSA-OAEP-256 / A256CBC-HS512")
+)
+
+// Header is the protected header of a JWS or JWE, as far as we read it.
+type Header struct {
+	Alg string `json:"alg"`
+	Enc string `json:"enc"`
+	Kid string `json:"kid"`
+
+	// Members we refuse: never followed, never honoured.
+	Crit json.RawMessage `json:"crit"`
+	B64  json.RawMessage `json:"b64"`
+	Jku  json.RawMessage `json:"jku"`
+	X5u  json.RawMessage `json:"x5u"`
+	X5c  json.RawMessage `json:"x5c"`
+	JWK  json.RawMessage `json:"jwk"`
+	Zip  json.RawMessage `json:"zip"`
+}
+
+func (h *Header) forbidden() bool {
+	return h.Crit != nil || h.B64 != nil || h.Jku != nil || h.X5u != nil || h.X5c != nil || h.JWK != nil || h.Zip != nil
+}
+
+// JWS is a parsed compact JWS whose signature is not verified yet.
+type JWS struct {
+	Header       Header
+	SigningInput string // base64url(header) "." base64url(payload)
+	Payload      []byte // decoded, unverified until Verify succeeds
+	Signature    []byte
+}
+
+// ParseJWS checks that token is a compact JWS (three non-empty base64url
+// parts) of acceptable size, decodes its parts and checks that the header
+// says RS256 and carries no dangerous member. It does work linear in the
+// token's length (at most MaxTokenSize) and stops at the first problem.
+func ParseJWS(token string) (*JWS, error) {
+	if len(token) > MaxTokenSize {
+		return nil, ErrTooLarge
+	}
+	hdr, rest, ok := strings.Cut(token, ".")
+	if !ok {
+		return nil, ErrMalformed
+	}
+	payload, sig, ok := strings.Cut(rest, ".")
+	if !ok || hdr == "" || payload == "" || sig == "" || !isBase64URL(hdr) || !isBase64URL(payload) || !isBase64URL(sig) {
+		return nil, ErrMalformed
+	}
+	j := &JWS{SigningInput: token[:len(hdr)+1+len(payload)]}
+	if err := decodeHeader(hdr, &j.Header); err != nil {
+		return nil, err
+	}
+	if j.Header.Alg != "RS256" || j.Header.Enc != "" {
+		return nil, ErrAlgorithm
+	}
+	var err error
+	if j.Payload, err = base64.RawURLEncoding.DecodeString(payload); err != nil {
+		return nil, ErrMalformed
+	}
+	if j.Signature, err = base64.RawURLEncoding.DecodeString(sig); err != nil {
+		return nil, ErrMalformed
+	}
+	return j, nil
+}
+
+func decodeHeader(b64 string, h *Header) error {
+	raw, err := base64.RawURLEncoding.DecodeString(b64)
+	if err != nil {
+		return ErrHeader
+	}
+	if err := json.Unmarshal(raw, h); err != nil {
+		return ErrHeader
+	}
+	if h.forbidden() {
+		return ErrForbiddenHdr
+	}
+	return nil
+}
+
+// isBase64URL reports whether s uses only the unpadded base64url alphabet.
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// rs256 is jwx's RS256 verifier; it holds no state.
+var rs256 = func() jws.Verifier {
+	v, err := jws.NewVerifier(jwa.RS256)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}()
+
+// Verify checks the signature with pub, RS256 pinned whatever the header
+// says.
+func (j *JWS) Verify(pub *rsa.PublicKey) error {
+	if err := rs256.Verify([]byte(j.SigningInput), j.Signature, pub); err != nil {
+		return ErrSignature
+	}
+	return nil
+}
+
+// Decrypt decrypts a compact JWE whose header must say RSA-OAEP-256 and
+// A256CBC-HS512 (what Fief uses), with priv, and returns the plaintext.
+func Decrypt(token string, priv *rsa.PrivateKey) ([]byte, error) {
+	if len(token) > 4*MaxTokenSize {
+		return nil, ErrTooLarge
+	}
+	parts := strings.SplitN(token, ".", 6)
+	if len(parts) != 5 {
+		return nil, ErrNotEncrypted
+	}
+	for _, p := range parts {
+		if p == "" || !isBase64URL(p) {
+			return nil, ErrNotEncrypted
+		}
+	}
+	var h Header
+	if err := decodeHeader(parts[0], &h); err != nil {
+		return nil, err
+	}
+	if h.Alg != "RSA-OAEP-256" || h.Enc != "A256CBC-HS512" {
+		return nil, ErrEncryptionAlg
+	}
+	out, err := jwe.Decrypt([]byte(token), jwe.WithKey(jwa.RSA_OAEP_256, priv))
+	if err != nil {
+		return nil, ErrDecryption
+	}
+	return out, nil
+}
+
+// Audience is the aud claim: a string or an array of strings.
+type Audience []string
+
+// UnmarshalJSON accepts a string or an array of strings.
+func (a *Audience) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*a = Audience{s}
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
+}
+
+// Contains reports whether the audience contains any of want.
+func (a Audience) Contains(want []string) bool {
+	for _, v := range a {
+		for _, w := range want {
+			if v == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// NumericDate is a JWT date: seconds since the epoch, integer or not.
+type NumericDate struct{ time.Time }
+
+// UnmarshalJSON accepts a JSON number.
+func (d *NumericDate) UnmarshalJSON(b []byte) error {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
+		return errors.New("invalid numeric date")
+	}
+	sec, frac := math.Modf(f)
+	d.Time = time.Unix(int64(sec), int64(frac*1e9))
+	return nil
+}
+
+// Registered holds the registered claims we check.
+type Registered struct {
+	Iss string       `json:"iss"`
+	Sub string       `json:"sub"`
+	Aud Audience     `json:"aud"`
+	Exp *NumericDate `json:"exp"`
+	Nbf *NumericDate `json:"nbf"`
+	Iat *NumericDate `json:"iat"`
+}
+
+// Errors of CheckTimes and CheckIssuer.
+var (
+	ErrExpired    = errors.New("token expired")
+	ErrNoExpiry   = errors.New("token has no exp claim")
+	ErrNotYet     = errors.New("token not valid yet (nbf)")
+	ErrIssuedLate = errors.New("token issued in the future (iat)")
+	ErrIssuer     = errors.New("issuer does not match the tenant")
+	ErrAudience   = errors.New("audience not accepted")
+)
+
+// CheckTimes checks exp (required), nbf and iat against now with leeway.
+func (r *Registered) CheckTimes(now time.Time, leeway time.Duration) error {
+	if r.Exp == nil {
+		return ErrNoExpiry
+	}
+	if !now.Before(r.Exp.Add(leeway)) {
+		return ErrExpired
+	}
+	if r.Nbf != nil && now.Add(leeway).Before(r.Nbf.Time) {
+		return ErrNotYet
+	}
+	if r.Iat != nil && now.Add(leeway).Before(r.Iat.Time) {
+		return ErrIssuedLate
+	}
+	return nil
+}
+
+// ValidationHash is the c_hash / at_hash of value: the left half of its
+// SHA-256, base64url without padding.
+func ValidationHash(value string) string {
+	sum := sha256.Sum256([]byte(value))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// HashMatches compares a c_hash or at_hash claim with value in constant time.
+func HashMatches(claim, value string) bool {
+	return subtle.ConstantTimeCompare([]byte(claim), []byte(ValidationHash(value))) == 1
+}

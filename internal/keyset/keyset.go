@@ -1,0 +1,165 @@
+// Package keyset caches a tenant's signing keys and refreshes them when a
+// token names a key the cache does not know, at most once per cooldown.
+package keyset
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrUnknownKey reports a key ID absent from the key set, even after a
+// refresh (or with a refresh refused by the cooldown).
+var ErrUnknownKey = errors.New("no key with this key ID in the tenant key set")
+
+// retryBackoff is how long a failed first fetch is answered from memory
+// before the next caller tries again.
+const retryBackoff = time.Second
+
+// Key is one RSA signing key.
+type Key struct {
+	ID     string
+	Public *rsa.PublicKey
+}
+
+// Config configures a Set.
+type Config struct {
+	// Fetch downloads the current keys.
+	Fetch func(ctx context.Context) ([]Key, error)
+	// Cooldown is the minimum time between two refreshes triggered by
+	// unknown key IDs.
+	Cooldown time.Duration
+	// Now returns the current time.
+	Now func() time.Time
+}
+
+// Set is a cached key set. Reads are lock-free; refreshes are coalesced.
+type Set struct {
+	cfg  Config
+	snap atomic.Pointer[snapshot]
+
+	mu          sync.Mutex
+	inflight    *call
+	lastRefresh time.Time // start of the last refresh for an unknown key ID
+	failedAt    time.Time // end of the last failed first fetch
+	failErr     error
+}
+
+type snapshot struct {
+	byID map[string]Key
+	all  []Key
+}
+
+type call struct {
+	done chan struct{}
+	err  error
+}
+
+// New returns an empty Set; keys are fetched on first use.
+func New(cfg Config) *Set {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Set{cfg: cfg}
+}
+
+// Get returns the key with ID kid. With allowRefresh, an unknown kid
+// triggers one refresh, shared with concurrent callers, unless a refresh for
+// an unknown kid started less than the cooldown ago: then it fails at once.
+func (s *Set) Get(ctx context.Context, kid string, allowRefresh bool) (Key, error) {
+	if snap := s.snap.Load(); snap != nil {
+		if k, ok := snap.byID[kid]; ok {
+			return k, nil
+		}
+		if !allowRefresh {
+			return Key{}, ErrUnknownKey
+		}
+		if err := s.refresh(ctx, true); err != nil {
+			return Key{}, err
+		}
+	} else if err := s.refresh(ctx, false); err != nil {
+		return Key{}, err
+	}
+	if k, ok := s.snap.Load().byID[kid]; ok {
+		return k, nil
+	}
+	return Key{}, ErrUnknownKey
+}
+
+// All returns every key, fetching the set if it was never fetched.
+func (s *Set) All(ctx context.Context) ([]Key, error) {
+	if snap := s.snap.Load(); snap != nil {
+		return snap.all, nil
+	}
+	if err := s.refresh(ctx, false); err != nil {
+		return nil, err
+	}
+	return s.snap.Load().all, nil
+}
+
+// refresh fetches the keys. forced refreshes (unknown kid) are subject to
+// the cooldown; a first fetch is retried after a short backoff on failure.
+// It returns nil when a usable snapshot exists afterwards.
+func (s *Set) refresh(ctx context.Context, forced bool) error {
+	s.mu.Lock()
+	c := s.inflight
+	if c == nil {
+		now := s.cfg.Now()
+		switch {
+		case forced && s.snap.Load() != nil && !s.lastRefresh.IsZero() && now.Sub(s.lastRefresh) < s.cfg.Cooldown:
+			s.mu.Unlock()
+			return ErrUnknownKey
+		case s.snap.Load() == nil && s.failErr != nil && now.Sub(s.failedAt) < retryBackoff:
+			err := s.failErr
+			s.mu.Unlock()
+			return err
+		case s.snap.Load() != nil && !forced:
+			s.mu.Unlock()
+			return nil
+		}
+		if forced {
+			s.lastRefresh = now
+		}
+		c = &call{done: make(chan struct{})}
+		s.inflight = c
+		go s.fetch(context.WithoutCancel(ctx), c)
+	}
+	s.mu.Unlock()
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if c.err != nil && s.snap.Load() == nil {
+		return c.err
+	}
+	if c.err != nil {
+		// Fief is unreachable but cached keys remain: the kid is unknown.
+		return ErrUnknownKey
+	}
+	return nil
+}
+
+func (s *Set) fetch(ctx context.Context, c *call) {
+	keys, err := s.cfg.Fetch(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		snap := &snapshot{byID: make(map[string]Key, len(keys)), all: keys}
+		for _, k := range keys {
+			if k.ID != "" {
+				snap.byID[k.ID] = k
+			}
+		}
+		s.snap.Store(snap)
+		s.failErr = nil
+	} else if s.snap.Load() == nil {
+		s.failErr, s.failedAt = err, s.cfg.Now()
+	}
+	s.inflight = nil
+	c.err = err
+	close(c.done)
+}
