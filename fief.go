@@ -165,14 +165,6 @@ func WithKeyRefreshCooldown(d time.Duration) Option {
 	}
 }
 
-// withClock replaces time.Now; tests in this package use it.
-func withClock(now func() time.Time) Option {
-	return func(s *settings) error {
-		s.now = now
-		return nil
-	}
-}
-
 // New returns a Client for the Fief tenant at baseURL (for example
 // https://fief.example.com, or https://fief.example.com/my-tenant for a
 // tenant other than the default one). clientSecret may be empty for a public
