@@ -1,0 +1,428 @@
+package fief
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// cacheClock is a settable clock for MemoryCache.now.
+type cacheClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *cacheClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *cacheClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newTestCache(maxEntries int, ttl time.Duration) (*MemoryCache, *cacheClock) {
+	clock := &cacheClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := NewMemoryCache(maxEntries, ttl)
+	c.now = clock.Now
+	return c, clock
+}
+
+func cachedUser(id string) UserInfo {
+	return UserInfo{"sub": id, "email": id + "@bretagne.duchy", "fields": map[string]any{"first_name": "Anne"}}
+}
+
+// has reports whether the cache holds a live entry for id.
+func cacheHas(t *testing.T, c *MemoryCache, id string) bool {
+	t.Helper()
+	info, ok, err := c.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("Get(%s): %v", id, err)
+	}
+	if ok && info.Sub() != id {
+		t.Fatalf("Get(%s) = %v", id, info)
+	}
+	return ok
+}
+
+func TestMemoryCacheGetSetDelete(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newTestCache(10, time.Minute)
+	if cacheHas(t, c, "a") {
+		t.Fatal("empty cache has a")
+	}
+	if err := c.Set(ctx, "a", cachedUser("a")); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := c.Get(ctx, "a")
+	if err != nil || !ok || !reflect.DeepEqual(got, cachedUser("a")) {
+		t.Fatalf("Get = %v, %v, %v; want %v", got, ok, err, cachedUser("a"))
+	}
+	// Set replaces.
+	replaced := cachedUser("a")
+	replaced["email"] = "new@bretagne.duchy"
+	if err := c.Set(ctx, "a", replaced); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := c.Get(ctx, "a"); got.Email() != "new@bretagne.duchy" || c.Len() != 1 {
+		t.Fatalf("after replace: %v, Len %d", got, c.Len())
+	}
+	if err := c.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if cacheHas(t, c, "a") || c.Len() != 0 {
+		t.Fatalf("a still cached after Delete (Len %d)", c.Len())
+	}
+	if err := c.Delete(ctx, "never-set"); err != nil {
+		t.Fatalf("Delete of an absent user: %v", err)
+	}
+}
+
+func TestMemoryCacheBoundAndLRU(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newTestCache(3, time.Minute)
+	for _, id := range []string{"a", "b", "c"} {
+		c.Set(ctx, id, cachedUser(id))
+	}
+	// Reading a makes b the least recently used.
+	if !cacheHas(t, c, "a") {
+		t.Fatal("a missing")
+	}
+	c.Set(ctx, "d", cachedUser("d"))
+	if c.Len() != 3 {
+		t.Fatalf("Len = %d, want the bound 3", c.Len())
+	}
+	if cacheHas(t, c, "b") {
+		t.Fatal("b (least recently used) was not evicted")
+	}
+	for _, id := range []string{"a", "c", "d"} {
+		if !cacheHas(t, c, id) {
+			t.Fatalf("%s evicted, want only b evicted", id)
+		}
+	}
+	// Updating an entry also counts as a use: now a is the oldest.
+	c.Set(ctx, "c", cachedUser("c"))
+	c.Set(ctx, "d", cachedUser("d"))
+	c.Set(ctx, "e", cachedUser("e"))
+	if cacheHas(t, c, "a") {
+		t.Fatal("a was not evicted")
+	}
+
+	// A bound of one keeps the last user only.
+	one, _ := newTestCache(1, time.Minute)
+	for i := range 100 {
+		one.Set(ctx, fmt.Sprint(i), cachedUser(fmt.Sprint(i)))
+	}
+	if one.Len() != 1 || !cacheHas(t, one, "99") {
+		t.Fatalf("bound 1: Len %d", one.Len())
+	}
+}
+
+func TestMemoryCacheTTL(t *testing.T) {
+	ctx := context.Background()
+	c, clock := newTestCache(10, time.Minute)
+	c.Set(ctx, "a", cachedUser("a"))
+	clock.Advance(59 * time.Second)
+	c.Set(ctx, "b", cachedUser("b"))
+	if !cacheHas(t, c, "a") {
+		t.Fatal("a expired before its TTL")
+	}
+	clock.Advance(time.Second) // a is exactly one TTL old
+	if cacheHas(t, c, "a") {
+		t.Fatal("a still cached at its TTL")
+	}
+	if c.Len() != 1 {
+		t.Fatalf("expired entry not removed on read: Len %d", c.Len())
+	}
+	// Reading does not extend the TTL; setting does.
+	clock.Advance(30 * time.Second)
+	c.Set(ctx, "b", cachedUser("b"))
+	clock.Advance(59 * time.Second)
+	if !cacheHas(t, c, "b") {
+		t.Fatal("Set did not restart b's TTL")
+	}
+	clock.Advance(time.Second)
+	if cacheHas(t, c, "b") {
+		t.Fatal("b still cached after its TTL")
+	}
+}
+
+// TestMemoryCacheReturnsCopies checks that neither the caller of Set nor the
+// caller of Get can change what the cache holds, down to nested values.
+func TestMemoryCacheReturnsCopies(t *testing.T) {
+	ctx := context.Background()
+	c, _ := newTestCache(10, time.Minute)
+	var in UserInfo
+	dec := json.NewDecoder(strings.NewReader(`{"sub":"a","email":"a@bretagne.duchy",
+		"fields":{"first_name":"Anne","address":{"city":"Nantes"},"tags":["duchess",{"k":"v"}],"age":42},
+		"roles":["a","b"],"plain":{"x":"y"}}`))
+	dec.UseNumber()
+	if err := dec.Decode(&in); err != nil {
+		t.Fatal(err)
+	}
+	in["typed"] = []string{"x"}
+	in["typedmap"] = map[string]string{"k": "v"}
+	want := cloneUserInfo(in)
+
+	c.Set(ctx, "a", in)
+	// The caller keeps modifying its map after Set.
+	in["email"] = "evil@example.com"
+	in.Fields()["first_name"] = "Evil"
+	in.Fields()["address"].(map[string]any)["city"] = "Evil"
+	in.Fields()["tags"].([]any)[1].(map[string]any)["k"] = "evil"
+	in["typed"].([]string)[0] = "evil"
+	in["typedmap"].(map[string]string)["k"] = "evil"
+
+	got, _, _ := c.Get(ctx, "a")
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("cache changed through the map given to Set:\n got %v\nwant %v", got, want)
+	}
+	// A handler modifies what it got.
+	got["email"] = "evil@example.com"
+	got.Fields()["address"].(map[string]any)["city"] = "Evil"
+	got.Fields()["tags"].([]any)[0] = "evil"
+	got["roles"].([]any)[0] = "evil"
+	delete(got, "sub")
+
+	again, _, _ := c.Get(ctx, "a")
+	if !reflect.DeepEqual(again, want) {
+		t.Fatalf("cache changed through the map Get returned:\n got %v\nwant %v", again, want)
+	}
+}
+
+func TestMemoryCacheConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	c := NewMemoryCache(16, time.Minute)
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := fmt.Sprint((g + i) % 40)
+				switch i % 4 {
+				case 0, 1:
+					if info, ok, _ := c.Get(ctx, id); ok {
+						info["email"] = "mine" // must not race with other readers
+						if info.Sub() != id {
+							t.Errorf("Get(%s) returned %s", id, info.Sub())
+						}
+					}
+				case 2:
+					c.Set(ctx, id, cachedUser(id))
+				case 3:
+					c.Delete(ctx, id)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := c.Len(); n > 16 {
+		t.Fatalf("Len = %d, above the bound", n)
+	}
+}
+
+func TestNewMemoryCachePanics(t *testing.T) {
+	for _, tc := range []struct {
+		max int
+		ttl time.Duration
+	}{{0, time.Minute}, {-1, time.Minute}, {1, 0}, {1, -time.Second}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewMemoryCache(%d, %v) did not panic", tc.max, tc.ttl)
+				}
+			}()
+			NewMemoryCache(tc.max, tc.ttl)
+		}()
+	}
+}
+
+func TestFlightGroupCollapsesCalls(t *testing.T) {
+	var g flightGroup
+	var calls atomic.Int32
+	release := make(chan struct{})
+	fn := func(context.Context) (UserInfo, error) {
+		calls.Add(1)
+		<-release
+		return cachedUser("a"), nil
+	}
+	const n = 50
+	results := make(chan UserInfo, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			info, err := g.do(context.Background(), "a", fn)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- info
+		})
+	}
+	waitUntil(t, func() bool { return g.waiters("a") == n })
+	close(release)
+	wg.Wait()
+	close(results)
+	if c := calls.Load(); c != 1 {
+		t.Fatalf("%d calls for %d concurrent callers, want 1", c, n)
+	}
+	// Every caller got its own map.
+	seen := map[uintptr]bool{}
+	for info := range results {
+		if info.Sub() != "a" {
+			t.Fatalf("result %v", info)
+		}
+		p := reflect.ValueOf(info).Pointer()
+		if seen[p] {
+			t.Fatal("two callers share one UserInfo map")
+		}
+		seen[p] = true
+	}
+	if g.waiters("a") != -1 {
+		t.Fatal("finished flight still registered")
+	}
+}
+
+func TestFlightGroupErrorsAndKeys(t *testing.T) {
+	var g flightGroup
+	boom := errors.New("boom")
+	_, err := g.do(context.Background(), "a", func(context.Context) (UserInfo, error) { return nil, boom })
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	// A failed call is not remembered.
+	info, err := g.do(context.Background(), "a", func(context.Context) (UserInfo, error) { return cachedUser("a"), nil })
+	if err != nil || info.Sub() != "a" {
+		t.Fatalf("second call: %v, %v", info, err)
+	}
+	// Different keys do not share.
+	var calls atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, id := range []string{"x", "y", "z"} {
+		wg.Go(func() {
+			g.do(context.Background(), id, func(context.Context) (UserInfo, error) {
+				calls.Add(1)
+				<-release
+				return cachedUser(id), nil
+			})
+		})
+	}
+	waitUntil(t, func() bool { return calls.Load() == 3 })
+	close(release)
+	wg.Wait()
+}
+
+// TestFlightGroupCancellation: a caller that goes away does not cancel the
+// call for the others; when all have gone, the call is canceled and the next
+// caller starts a new one.
+func TestFlightGroupCancellation(t *testing.T) {
+	var g flightGroup
+	release := make(chan struct{})
+	callCtx := make(chan context.Context, 2)
+	fn := func(ctx context.Context) (UserInfo, error) {
+		callCtx <- ctx
+		select {
+		case <-release:
+			return cachedUser("a"), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	type key struct{}
+	leaderCtx, cancelLeader := context.WithCancel(context.WithValue(context.Background(), key{}, "trace"))
+	leaderErr := make(chan error, 1)
+	go func() {
+		_, err := g.do(leaderCtx, "a", fn)
+		leaderErr <- err
+	}()
+	ctx := <-callCtx
+	if ctx.Value(key{}) != "trace" {
+		t.Fatal("the call's context lost the first caller's values")
+	}
+	followerDone := make(chan UserInfo, 1)
+	go func() {
+		info, err := g.do(context.Background(), "a", fn)
+		if err != nil {
+			t.Error(err)
+		}
+		followerDone <- info
+	}()
+	waitUntil(t, func() bool { return g.waiters("a") == 2 })
+	cancelLeader()
+	if err := <-leaderErr; !errors.Is(err, context.Canceled) {
+		t.Fatalf("leader err = %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the call was canceled while a caller still waits")
+	}
+	close(release)
+	if info := <-followerDone; info.Sub() != "a" {
+		t.Fatalf("follower got %v", info)
+	}
+
+	// Every caller goes away: the call is canceled.
+	c1, cancel1 := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	block := func(ctx context.Context) (UserInfo, error) {
+		callCtx <- ctx
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	go func() { _, err := g.do(c1, "b", block); errc <- err }()
+	ctx = <-callCtx
+	cancel1()
+	<-errc
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("call not canceled after every caller left")
+	}
+	// The next caller does not join the canceled call.
+	info, err := g.do(context.Background(), "b", func(context.Context) (UserInfo, error) { return cachedUser("b"), nil })
+	if err != nil || info.Sub() != "b" {
+		t.Fatalf("after cancellation: %v, %v", info, err)
+	}
+}
+
+func TestFlightGroupPanic(t *testing.T) {
+	var g flightGroup
+	_, err := g.do(context.Background(), "a", func(context.Context) (UserInfo, error) { panic("cache exploded") })
+	if err == nil {
+		t.Fatal("no error from a panicking call")
+	}
+	info, err := g.do(context.Background(), "a", func(context.Context) (UserInfo, error) { return cachedUser("a"), nil })
+	if err != nil || info.Sub() != "a" {
+		t.Fatalf("after panic: %v, %v", info, err)
+	}
+}
+
+// waiters returns the number of callers waiting for key's flight, -1 when
+// there is none.
+func (g *flightGroup) waiters(key string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.flights[key]; ok {
+		return f.waiters
+	}
+	return -1
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
