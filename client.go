@@ -82,33 +82,34 @@ func (c *Client) fetchKeys(ctx context.Context) ([]keyset.Key, error) {
 }
 
 // verifyJWS checks the signature of a parsed token with the tenant keys:
-// the key named by kid, or every key when the token has no kid. An unknown
-// kid triggers a key-set refresh only when allowRefresh is set. mkErr builds
-// the token-class error (access or ID token).
-func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, allowRefresh bool, mkErr func(string) error) error {
+// the key named by kid, or every key when the token has no kid, and returns
+// the key that verified it. An unknown kid triggers a key-set refresh only
+// when allowRefresh is set. mkErr builds the token-class error (access or ID
+// token).
+func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, allowRefresh bool, mkErr func(string) error) (keyset.Key, error) {
 	if j.Header.Kid != "" {
 		key, err := c.keys.Get(ctx, j.Header.Kid, allowRefresh)
 		switch {
 		case errors.Is(err, keyset.ErrUnknownKey):
-			return mkErr(err.Error())
+			return key, mkErr(err.Error())
 		case err != nil:
-			return err
+			return key, err
 		}
 		if err := j.Verify(key.Public); err != nil {
-			return mkErr(err.Error())
+			return key, mkErr(err.Error())
 		}
-		return nil
+		return key, nil
 	}
 	keys, err := c.keys.All(ctx)
 	if err != nil {
-		return err
+		return keyset.Key{}, err
 	}
 	for _, k := range keys {
 		if j.Verify(k.Public) == nil {
-			return nil
+			return k, nil
 		}
 	}
-	return mkErr(jose.ErrSignature.Error())
+	return keyset.Key{}, mkErr(jose.ErrSignature.Error())
 }
 
 // accessClaims are the claims of a Fief access token. Pointers tell a
@@ -116,9 +117,9 @@ func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, allowRefresh bool, 
 // decoding.
 type accessClaims struct {
 	jose.Registered
-	Scope       *string   `json:"scope"`
-	ACR         *string   `json:"acr"`
-	Permissions *[]string `json:"permissions"`
+	Scope       jose.Optional[string]   `json:"scope"`
+	ACR         jose.Optional[string]   `json:"acr"`
+	Permissions jose.Optional[[]string] `json:"permissions"`
 }
 
 // Requirement is a condition on an access token: a scope, a minimum ACR or
@@ -203,61 +204,92 @@ func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, re
 	return info, nil
 }
 
+// verifiedToken is what the verified-token cache remembers of a token.
+type verifiedToken struct {
+	info *AccessTokenInfo // shared by every hit: copied before it is returned
+	key  keyset.Key       // the key that verified the signature
+}
+
 // verifyAccessToken does every check of ValidateAccessToken but the
-// requirements.
+// requirements. A token seen before and still cached skips the signature
+// and JSON work: its result depends only on the token's bytes and the key,
+// which must still be published; its expiry is checked again (strictly,
+// without leeway: a token within its leeway takes the full path).
 func (c *Client) verifyAccessToken(ctx context.Context, token string) (*AccessTokenInfo, error) {
-	j, err := jose.ParseJWS(token)
-	if err != nil {
-		return nil, invalidAccessToken(err.Error())
+	now := c.now()
+	version := c.keys.Version()
+	if c.tokens != nil {
+		if e, ok := c.tokens.Get(token, now, version, c.keyHeld); ok {
+			info := *e.Value.info
+			return &info, nil
+		}
 	}
-	var claims accessClaims
-	if err := json.Unmarshal(j.Payload, &claims); err != nil {
-		return nil, invalidAccessToken(jose.ErrClaims.Error())
-	}
-	cfg, err := c.openIDConfig(ctx)
+	info, key, err := c.verifyAccessTokenFull(ctx, token, now)
 	if err != nil {
 		return nil, err
 	}
-	now := c.now()
+	if c.tokens != nil {
+		c.tokens.Put(token, verifiedToken{info: info, key: key}, info.Expiry, version, now)
+		cp := *info
+		info = &cp
+	}
+	return info, nil
+}
+
+// verifyAccessTokenFull verifies the token's signature and claims.
+func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now time.Time) (*AccessTokenInfo, keyset.Key, error) {
+	var key keyset.Key
+	j, err := jose.ParseJWS(token)
+	if err != nil {
+		return nil, key, invalidAccessToken(err.Error())
+	}
+	var claims accessClaims
+	if err := json.Unmarshal(j.Payload, &claims); err != nil {
+		return nil, key, invalidAccessToken(jose.ErrClaims.Error())
+	}
+	cfg, err := c.openIDConfig(ctx)
+	if err != nil {
+		return nil, key, err
+	}
 	// A token that would be refused anyway never triggers a key refresh, so
 	// forged tokens cannot steer requests to Fief.
 	timeErr := claims.CheckTimes(now, c.leeway)
 	plausible := timeErr == nil && claims.Iss == cfg.Issuer
-	if err := c.verifyJWS(ctx, j, plausible, invalidAccessToken); err != nil {
-		return nil, err
+	if key, err = c.verifyJWS(ctx, &j, plausible, invalidAccessToken); err != nil {
+		return nil, key, err
 	}
 	switch {
 	case errors.Is(timeErr, jose.ErrExpired):
-		return nil, fmt.Errorf("%w: %w", ErrAccessTokenExpired, timeErr)
+		return nil, key, fmt.Errorf("%w: %w", ErrAccessTokenExpired, timeErr)
 	case timeErr != nil:
-		return nil, invalidAccessToken(timeErr.Error())
+		return nil, key, invalidAccessToken(timeErr.Error())
 	case claims.Iss != cfg.Issuer:
-		return nil, invalidAccessToken(jose.ErrIssuer.Error())
+		return nil, key, invalidAccessToken(jose.ErrIssuer.Error())
 	case len(c.audiences) > 0 && !claims.Aud.Contains(c.audiences):
-		return nil, invalidAccessToken(jose.ErrAudience.Error())
-	case claims.Scope == nil:
-		return nil, invalidAccessToken("no scope claim")
-	case claims.ACR == nil:
-		return nil, invalidAccessToken("no acr claim")
-	case claims.Permissions == nil:
-		return nil, invalidAccessToken("no permissions claim")
+		return nil, key, invalidAccessToken(jose.ErrAudience.Error())
+	case !claims.Scope.Set:
+		return nil, key, invalidAccessToken("no scope claim")
+	case !claims.ACR.Set:
+		return nil, key, invalidAccessToken("no acr claim")
+	case !claims.Permissions.Set:
+		return nil, key, invalidAccessToken("no permissions claim")
 	}
-	acr, err := ParseACR(*claims.ACR)
+	acr, err := ParseACR(claims.ACR.Value)
 	if err != nil {
-		return nil, invalidAccessToken("acr is not \"0\" or \"1\"")
+		return nil, key, invalidAccessToken("acr is not \"0\" or \"1\"")
 	}
 	id, ok := canonicalUUID(claims.Sub)
 	if !ok {
-		return nil, invalidAccessToken("sub is not a UUID")
+		return nil, key, invalidAccessToken("sub is not a UUID")
 	}
 	return &AccessTokenInfo{
 		UserID:      id,
-		Scopes:      strings.Fields(*claims.Scope),
+		Scopes:      strings.Fields(claims.Scope.Value),
 		ACR:         acr,
-		Permissions: *claims.Permissions,
+		Permissions: slices.Clip(claims.Permissions.Value),
 		Expiry:      claims.Exp.Time,
 		AccessToken: token,
-	}, nil
+	}, key, nil
 }
 
 // canonicalUUID parses a UUID in its hyphenated form (any case) and returns
@@ -302,7 +334,7 @@ func (c *Client) decodeIDToken(ctx context.Context, idToken, code, accessToken s
 	if err != nil {
 		return nil, invalidIDToken(err.Error())
 	}
-	if err := c.verifyJWS(ctx, j, true, invalidIDToken); err != nil {
+	if _, err := c.verifyJWS(ctx, &j, true, invalidIDToken); err != nil {
 		return nil, err
 	}
 	var reg struct {

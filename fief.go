@@ -28,6 +28,7 @@ import (
 	"github.com/fief-go/fief/internal/httpx"
 	"github.com/fief-go/fief/internal/keyset"
 	"github.com/fief-go/fief/internal/oidc"
+	"github.com/fief-go/fief/internal/tokencache"
 	"github.com/lestrrat-go/jwx/v2/jwk"
 )
 
@@ -43,6 +44,9 @@ const (
 	// DefaultKeyRefreshCooldown is the minimum time between two key-set
 	// fetches triggered by an unknown key ID.
 	DefaultKeyRefreshCooldown = 30 * time.Second
+	// DefaultVerifiedTokenCacheSize is how many verified access tokens a
+	// Client remembers by default (a few MiB at most).
+	DefaultVerifiedTokenCacheSize = 10000
 )
 
 // Client talks to one Fief tenant for one OAuth client. Create it with New.
@@ -57,6 +61,8 @@ type Client struct {
 	http         *httpx.Client
 	provider     *oidc.Provider
 	keys         *keyset.Set
+	tokens       *tokencache.Cache[verifiedToken] // nil when disabled
+	keyHeld      func(verifiedToken) bool
 	now          func() time.Time
 }
 
@@ -71,6 +77,7 @@ type settings struct {
 	audiences  []string
 	timeout    time.Duration
 	cooldown   time.Duration
+	cacheSize  int
 	now        func() time.Time
 }
 
@@ -165,6 +172,22 @@ func WithKeyRefreshCooldown(d time.Duration) Option {
 	}
 }
 
+// WithVerifiedTokenCache sets how many verified access tokens the Client
+// remembers (default DefaultVerifiedTokenCacheSize; 0 disables the cache).
+// A token seen again skips the signature check and the claims decoding,
+// whose results depend only on the token's bytes and the tenant key; its
+// expiry is still checked on every call, the requirements too, and the
+// entry is dropped when its key leaves the tenant key set.
+func WithVerifiedTokenCache(size int) Option {
+	return func(s *settings) error {
+		if size < 0 {
+			return fmt.Errorf("fief: WithVerifiedTokenCache: negative size %d", size)
+		}
+		s.cacheSize = size
+		return nil
+	}
+}
+
 // New returns a Client for the Fief tenant at baseURL (for example
 // https://fief.example.com, or https://fief.example.com/my-tenant for a
 // tenant other than the default one). clientSecret may be empty for a public
@@ -181,10 +204,11 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 		return nil, errors.New("fief: empty client ID")
 	}
 	s := settings{
-		leeway:   DefaultLeeway,
-		timeout:  DefaultTimeout,
-		cooldown: DefaultKeyRefreshCooldown,
-		now:      time.Now,
+		leeway:    DefaultLeeway,
+		timeout:   DefaultTimeout,
+		cooldown:  DefaultKeyRefreshCooldown,
+		cacheSize: DefaultVerifiedTokenCacheSize,
+		now:       time.Now,
 	}
 	for _, o := range opts {
 		if err := o(&s); err != nil {
@@ -219,6 +243,10 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 		Now:      s.now,
 	})
 	c.now = s.now
+	if s.cacheSize > 0 {
+		c.tokens = tokencache.New[verifiedToken](s.cacheSize)
+		c.keyHeld = func(v verifiedToken) bool { return c.keys.Holds(v.key) }
+	}
 	return c, nil
 }
 
@@ -305,7 +333,10 @@ type Tokens struct {
 	Expiry time.Time `json:"expiry,omitzero"`
 }
 
-// AccessTokenInfo is what a valid access token says.
+// AccessTokenInfo is what a valid access token says. Each call returns its
+// own AccessTokenInfo, but the Scopes and Permissions slices may be shared
+// with other calls for the same token (the verified-token cache): append to
+// them freely, never assign to their elements.
 type AccessTokenInfo struct {
 	// UserID is the user's UUID (the sub claim), in canonical lower-case form.
 	UserID string `json:"id"`

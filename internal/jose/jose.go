@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwe"
@@ -72,41 +73,53 @@ type JWS struct {
 // parts) of acceptable size, decodes its parts and checks that the header
 // says RS256 and carries no dangerous member. It does work linear in the
 // token's length (at most MaxTokenSize) and stops at the first problem.
-func ParseJWS(token string) (*JWS, error) {
+func ParseJWS(token string) (JWS, error) {
+	var j JWS
 	if len(token) > MaxTokenSize {
-		return nil, ErrTooLarge
+		return j, ErrTooLarge
 	}
 	hdr, rest, ok := strings.Cut(token, ".")
 	if !ok {
-		return nil, ErrMalformed
+		return j, ErrMalformed
 	}
 	payload, sig, ok := strings.Cut(rest, ".")
 	if !ok || hdr == "" || payload == "" || sig == "" || !isBase64URL(hdr) || !isBase64URL(payload) || !isBase64URL(sig) {
-		return nil, ErrMalformed
+		return j, ErrMalformed
 	}
-	j := &JWS{SigningInput: token[:len(hdr)+1+len(payload)]}
 	if err := decodeHeader(hdr, &j.Header); err != nil {
-		return nil, err
+		return j, err
 	}
 	if j.Header.Alg != "RS256" || j.Header.Enc != "" {
-		return nil, ErrAlgorithm
+		return j, ErrAlgorithm
 	}
-	var err error
-	if j.Payload, err = base64.RawURLEncoding.DecodeString(payload); err != nil {
-		return nil, ErrMalformed
+	j.SigningInput = token[:len(hdr)+1+len(payload)]
+	// One allocation holds the payload and the signature.
+	buf := make([]byte, base64.RawURLEncoding.DecodedLen(len(payload))+base64.RawURLEncoding.DecodedLen(len(sig)))
+	n, err := base64.RawURLEncoding.Decode(buf, unsafeBytes(payload))
+	if err != nil {
+		return j, ErrMalformed
 	}
-	if j.Signature, err = base64.RawURLEncoding.DecodeString(sig); err != nil {
-		return nil, ErrMalformed
+	m, err := base64.RawURLEncoding.Decode(buf[n:], unsafeBytes(sig))
+	if err != nil {
+		return j, ErrMalformed
 	}
+	j.Payload, j.Signature = buf[:n:n], buf[n:n+m]
 	return j, nil
 }
 
 func decodeHeader(b64 string, h *Header) error {
-	raw, err := base64.RawURLEncoding.DecodeString(b64)
+	var small [256]byte // Fief's headers are about 60 bytes
+	var raw []byte
+	if n := base64.RawURLEncoding.DecodedLen(len(b64)); n <= len(small) {
+		raw = small[:n]
+	} else {
+		raw = make([]byte, n)
+	}
+	n, err := base64.RawURLEncoding.Decode(raw, unsafeBytes(b64))
 	if err != nil {
 		return ErrHeader
 	}
-	if err := json.Unmarshal(raw, h); err != nil {
+	if err := json.Unmarshal(raw[:n], h); err != nil {
 		return ErrHeader
 	}
 	if h.forbidden() {
@@ -114,6 +127,11 @@ func decodeHeader(b64 string, h *Header) error {
 	}
 	return nil
 }
+
+// unsafeBytes returns the bytes of s without copying them, for functions
+// that only read their input (base64 decoding, jwx's verifier, which only
+// hashes it). The result must never be written to.
+func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // isBase64URL reports whether s uses only the unpadded base64url alphabet.
 func isBase64URL(s string) bool {
@@ -138,7 +156,7 @@ var rs256 = func() jws.Verifier {
 // Verify checks the signature with pub, RS256 pinned whatever the header
 // says.
 func (j *JWS) Verify(pub *rsa.PublicKey) error {
-	if err := rs256.Verify([]byte(j.SigningInput), j.Signature, pub); err != nil {
+	if err := rs256.Verify(unsafeBytes(j.SigningInput), j.Signature, pub); err != nil {
 		return ErrSignature
 	}
 	return nil
@@ -207,8 +225,12 @@ func (a Audience) Contains(want []string) bool {
 	return false
 }
 
-// NumericDate is a JWT date: seconds since the epoch, integer or not.
-type NumericDate struct{ time.Time }
+// NumericDate is a JWT date: seconds since the epoch, integer or not. Set
+// tells whether the claim was present.
+type NumericDate struct {
+	time.Time
+	Set bool
+}
 
 // UnmarshalJSON accepts a JSON number.
 func (d *NumericDate) UnmarshalJSON(b []byte) error {
@@ -216,19 +238,39 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1<<40 {
 		return errors.New("invalid numeric date")
 	}
-	sec, frac := math.Modf(f)
-	d.Time = time.Unix(int64(sec), int64(frac*1e9))
+	// Fractions of a second are dropped, as jwx does (its default
+	// truncation), so that both validation paths agree to the second.
+	d.Time, d.Set = time.Unix(int64(f), 0), true
+	return nil
+}
+
+// Optional is a claim that may be absent: Set tells whether it was present.
+// A present claim of the wrong JSON type (null included) fails decoding.
+type Optional[T any] struct {
+	Value T
+	Set   bool
+}
+
+// UnmarshalJSON decodes the claim's value.
+func (o *Optional[T]) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return errors.New("null claim")
+	}
+	if err := json.Unmarshal(b, &o.Value); err != nil {
+		return err
+	}
+	o.Set = true
 	return nil
 }
 
 // Registered holds the registered claims we check.
 type Registered struct {
-	Iss string       `json:"iss"`
-	Sub string       `json:"sub"`
-	Aud Audience     `json:"aud"`
-	Exp *NumericDate `json:"exp"`
-	Nbf *NumericDate `json:"nbf"`
-	Iat *NumericDate `json:"iat"`
+	Iss string      `json:"iss"`
+	Sub string      `json:"sub"`
+	Aud Audience    `json:"aud"`
+	Exp NumericDate `json:"exp"`
+	Nbf NumericDate `json:"nbf"`
+	Iat NumericDate `json:"iat"`
 }
 
 // Errors of CheckTimes and CheckIssuer.
@@ -243,16 +285,16 @@ var (
 
 // CheckTimes checks exp (required), nbf and iat against now with leeway.
 func (r *Registered) CheckTimes(now time.Time, leeway time.Duration) error {
-	if r.Exp == nil {
+	if !r.Exp.Set {
 		return ErrNoExpiry
 	}
 	if !now.Before(r.Exp.Add(leeway)) {
 		return ErrExpired
 	}
-	if r.Nbf != nil && now.Add(leeway).Before(r.Nbf.Time) {
+	if r.Nbf.Set && now.Add(leeway).Before(r.Nbf.Time) {
 		return ErrNotYet
 	}
-	if r.Iat != nil && now.Add(leeway).Before(r.Iat.Time) {
+	if r.Iat.Set && now.Add(leeway).Before(r.Iat.Time) {
 		return ErrIssuedLate
 	}
 	return nil

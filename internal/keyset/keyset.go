@@ -49,8 +49,9 @@ type Set struct {
 }
 
 type snapshot struct {
-	byID map[string]Key
-	all  []Key
+	byID    map[string]Key
+	all     []Key
+	version uint64
 }
 
 type call struct {
@@ -148,7 +149,10 @@ func (s *Set) fetch(ctx context.Context, c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
-		snap := &snapshot{byID: make(map[string]Key, len(keys)), all: keys}
+		snap := &snapshot{byID: make(map[string]Key, len(keys)), all: keys, version: 1}
+		if old := s.snap.Load(); old != nil {
+			snap.version = old.version + 1
+		}
 		for _, k := range keys {
 			if k.ID != "" {
 				snap.byID[k.ID] = k
@@ -162,4 +166,32 @@ func (s *Set) fetch(ctx context.Context, c *call) {
 	s.inflight = nil
 	c.err = err
 	close(c.done)
+}
+
+// Version identifies the current key set: it changes each time a fetch
+// replaces the set, and is 0 before the first one.
+func (s *Set) Version() uint64 {
+	if snap := s.snap.Load(); snap != nil {
+		return snap.version
+	}
+	return 0
+}
+
+// Holds reports whether the current set still contains k: a key with the
+// same ID and the same public key.
+func (s *Set) Holds(k Key) bool {
+	snap := s.snap.Load()
+	if snap == nil {
+		return false
+	}
+	if k.ID != "" {
+		cur, ok := snap.byID[k.ID]
+		return ok && cur.Public.Equal(k.Public)
+	}
+	for _, cur := range snap.all {
+		if cur.Public.Equal(k.Public) {
+			return true
+		}
+	}
+	return false
 }

@@ -231,3 +231,25 @@ func TestWaiterHonoursContext(t *testing.T) {
 		t.Fatalf("fetches = %d, want 1", n)
 	}
 }
+
+func TestVersionAndHolds(t *testing.T) {
+	src := &source{kids: []string{"a"}}
+	set := New(Config{Fetch: src.fetch, Cooldown: 0})
+	ctx := context.Background()
+	if set.Version() != 0 || set.Holds(Key{ID: "a", Public: testPub}) {
+		t.Fatal("empty set")
+	}
+	k, _ := set.Get(ctx, "a", true)
+	v1 := set.Version()
+	if v1 == 0 || !set.Holds(k) || !set.Holds(Key{Public: testPub}) {
+		t.Fatal("after first fetch")
+	}
+	src.set(nil, "b")
+	set.Get(ctx, "b", true)
+	if set.Version() == v1 {
+		t.Fatal("version unchanged after refresh")
+	}
+	if set.Holds(k) {
+		t.Fatal("removed key still held")
+	}
+}
