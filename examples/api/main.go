@@ -1,0 +1,122 @@
+// Command api is a REST API protected by Fief: GET /user answers the
+// caller's access-token info as JSON when the request carries a valid access
+// token in its Authorization header, and 401 otherwise.
+//
+//	go run ./examples/api [-addr 127.0.0.1:8000]
+//
+// With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
+// Fief; else it starts an embedded Fief test server and prints a curl command
+// with a fresh access token.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fief-go/fief"
+	"github.com/fief-go/fief/examples/internal/devfief"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8000", "address to listen on")
+	fiefAddr := flag.String("fief-addr", "", "address of the embedded Fief test server (default: a random port)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // a second Ctrl-C stops at once
+	if err := run(ctx, os.Stdout, *addr, *fiefAddr); err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer, addr, fiefAddr string) error {
+	f, err := devfief.Setup(fiefAddr)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	app, err := newApp(f.Client, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	userURL := "http://" + ln.Addr().String() + "/user"
+
+	f.Describe(out)
+	fmt.Fprintf(out, "API:       %s\n\n", userURL)
+	if f.Server != nil {
+		token := f.Server.AccessToken(f.User.ID)
+		fmt.Fprintf(out, "Without a token (401):\n  curl -i %s\n", userURL)
+		fmt.Fprintf(out, "With a fresh access token of %s (200):\n  curl -i -H 'Authorization: Bearer %s' %s\n\n", f.User.Email, token, userURL)
+	} else {
+		fmt.Fprintf(out, "Call it with an access token of your tenant:\n  curl -i -H \"Authorization: Bearer $TOKEN\" %s\n\n", userURL)
+	}
+	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	return serve(ctx, ln, app)
+}
+
+// newApp returns the API's handler.
+func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
+	// The default extractor reads "Authorization: Bearer <token>", and the
+	// default answers are RFC 6750's 401 and 403.
+	auth, err := fief.NewAuth(client, fief.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /user", auth.Authenticated()(http.HandlerFunc(getUser)))
+	return mux, nil
+}
+
+// getUser answers the access-token info: user ID, scopes, ACR, permissions
+// and expiry. The token itself is never marshalled.
+func getUser(w http.ResponseWriter, r *http.Request) {
+	info, _ := fief.AccessTokenInfoFromContext(r.Context())
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(info)
+}
+
+// serve runs an HTTP server for h on ln until ctx is done, then shuts it
+// down, giving the requests in flight 10 seconds to finish.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

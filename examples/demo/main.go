@@ -1,0 +1,122 @@
+// Command demo shows fief-go end to end on a machine without Fief: it starts
+// an embedded Fief test server and a web application with an API, then walks
+// through a user's visit, printing each step: the API refuses a request
+// without a token, the web app sends the browser to Fief's login page, the
+// user logs in, the app sets its session cookie and greets the user, the API
+// accepts the same access token, and the user logs out. It exits with status
+// 0 when every step goes as expected, 1 otherwise.
+//
+//	go run ./examples/demo [-serve] [-addr 127.0.0.1:0]
+//
+// With -serve it keeps serving after the walkthrough, for you to try it in a
+// browser. With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it
+// uses that Fief instead; its login page needs a human, so the demo then
+// prints the URL to open and serves until interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fief-go/fief/examples/internal/devfief"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "address to listen on (port 0: a random free port)")
+	fiefAddr := flag.String("fief-addr", "", "address of the embedded Fief test server (default: a random port)")
+	keepServing := flag.Bool("serve", false, "keep serving after the walkthrough, for a browser")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // a second Ctrl-C stops at once
+	if err := run(ctx, os.Stdout, *addr, *fiefAddr, *keepServing); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer, addr, fiefAddr string, keepServing bool) error {
+	f, err := devfief.Setup(fiefAddr)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	app, err := newApp(f.Client, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	appURL := "http://" + ln.Addr().String()
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- serve(serveCtx, ln, app) }()
+
+	fmt.Fprintln(out, "fief-go demo: a web app and an API, protected by Fief")
+	fmt.Fprintln(out)
+	f.Describe(out)
+	fmt.Fprintf(out, "App:       %s\n", appURL)
+
+	if f.Server == nil {
+		fmt.Fprintf(out, "\nA real Fief's login page needs a human, so there is no scripted walkthrough.\n")
+		fmt.Fprintf(out, "Allow the redirect URI %s/auth-callback on your Fief client (use -addr for a fixed port),\n", appURL)
+		fmt.Fprintf(out, "then open %s/protected in your browser. Press Ctrl-C to stop.\n", appURL)
+		return <-served
+	}
+
+	if err := walkthrough(ctx, out, appURL, f); err != nil {
+		stopServing()
+		return errors.Join(err, <-served)
+	}
+	if !keepServing {
+		stopServing()
+		return <-served
+	}
+	fmt.Fprintf(out, "\nStill serving: open %s/protected in your browser and log in as %s / %s.\n",
+		appURL, devfief.DemoEmail, devfief.DemoPassword)
+	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	return <-served
+}
+
+// serve runs an HTTP server for h on ln until ctx is done, then shuts it
+// down, giving the requests in flight 10 seconds to finish.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+// Command permissions is a REST API whose routes require permissions, which
+// Fief puts into access tokens from the user's roles and permissions:
+//
+//	GET    /castles       requires castles:read
+//	DELETE /castles/{id}  requires castles:delete
+//
+// A valid access token without the permission gets 403; a request without a
+// valid token gets 401.
+//
+//	go run ./examples/permissions [-addr 127.0.0.1:8000]
+//
+// With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
+// Fief; else it starts an embedded Fief test server and prints curl commands
+// with a fresh access token of the demo user, who may read castles but not
+// delete them.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/fief-go/fief"
+	"github.com/fief-go/fief/examples/internal/devfief"
+)
+
+// The permissions the routes require. In Fief, permissions are created in the
+// tenant and granted to users directly or through roles.
+const (
+	permRead   = "castles:read"
+	permDelete = "castles:delete"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8000", "address to listen on")
+	fiefAddr := flag.String("fief-addr", "", "address of the embedded Fief test server (default: a random port)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop) // a second Ctrl-C stops at once
+	if err := run(ctx, os.Stdout, *addr, *fiefAddr); err != nil {
+		fmt.Fprintln(os.Stderr, "permissions:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, out io.Writer, addr, fiefAddr string) error {
+	f, err := devfief.Setup(fiefAddr)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+
+	app, err := newApp(f.Client, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	castlesURL := "http://" + ln.Addr().String() + "/castles"
+
+	f.Describe(out)
+	fmt.Fprintf(out, "API:       %s\n\n", castlesURL)
+	token := "$TOKEN"
+	if f.Server != nil {
+		token = f.Server.AccessToken(f.User.ID) // carries the user's permissions
+	} else {
+		fmt.Fprintln(out, "Set TOKEN to an access token of a user of your tenant, then:")
+	}
+	fmt.Fprintf(out, "List the castles (requires %s):\n  curl -i -H \"Authorization: Bearer %s\" %s\n", permRead, token, castlesURL)
+	fmt.Fprintf(out, "Delete one (requires %s):\n  curl -i -X DELETE -H \"Authorization: Bearer %s\" %s/nantes\n\n", permDelete, token, castlesURL)
+	fmt.Fprintln(out, "Press Ctrl-C to stop.")
+	return serve(ctx, ln, app)
+}
+
+// newApp returns the API's handler.
+func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
+	// The default extractor reads "Authorization: Bearer <token>", and the
+	// default answers are RFC 6750's 401 and 403 (error="insufficient_scope").
+	auth, err := fief.NewAuth(client, fief.WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /castles", auth.Authenticated(fief.RequirePermissions(permRead))(http.HandlerFunc(listCastles)))
+	mux.Handle("DELETE /castles/{id}", auth.Authenticated(fief.RequirePermissions(permDelete))(http.HandlerFunc(deleteCastle)))
+	return mux, nil
+}
+
+// listCastles answers the castles as JSON.
+func listCastles(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode([]string{"nantes", "rennes", "vannes"})
+}
+
+// deleteCastle pretends to delete a castle.
+func deleteCastle(w http.ResponseWriter, _ *http.Request) {
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// serve runs an HTTP server for h on ln until ctx is done, then shuts it
+// down, giving the requests in flight 10 seconds to finish.
+func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
