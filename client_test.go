@@ -828,8 +828,43 @@ func TestConcurrentValidation(t *testing.T) {
 }
 
 func TestRequestErrorText(t *testing.T) {
-	err := &fief.RequestError{Endpoint: "token", StatusCode: 400, Body: `{"error":"invalid_grant"}`}
-	if got := err.Error(); got != `fief: token request failed with status 400: {"error":"invalid_grant"}` {
-		t.Fatal(got)
+	tests := []struct {
+		body, code, text string
+	}{
+		{`{"error":"invalid_grant"}`, "invalid_grant", "fief: token request failed with status 400 (invalid_grant)"},
+		{`{"detail":"ACR_TOO_LOW"}`, "ACR_TOO_LOW", "fief: token request failed with status 400 (ACR_TOO_LOW)"},
+		{`{"detail":[{"type":"string_too_short","input":"hunter2"}]}`, "", "fief: token request failed with status 400"},
+		{`{"detail":"<script>alert(1)</script>"}`, "", "fief: token request failed with status 400"},
+		{`not json`, "", "fief: token request failed with status 400"},
+	}
+	for _, tt := range tests {
+		err := &fief.RequestError{Endpoint: "token", StatusCode: 400, Body: tt.body}
+		if err.Code() != tt.code || err.Error() != tt.text {
+			t.Errorf("body %s: Code %q, Error %q", tt.body, err.Code(), err.Error())
+		}
+	}
+}
+
+func TestClose(t *testing.T) {
+	s := fieftest.NewTB(t)
+	u := addUser(s)
+	c := newClient(t, s)
+	ctx := context.Background()
+	tok := s.AccessToken(u.ID)
+	if _, err := c.ValidateAccessToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close() // idempotent
+	// Cached keys still validate offline; anything that needs Fief fails.
+	if _, err := c.ValidateAccessToken(ctx, tok); err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	c2 := newClient(t, s)
+	c2.Close()
+	if _, err := c2.ValidateAccessToken(ctx, tok); !errors.Is(err, fief.ErrClosed) {
+		t.Fatalf("err = %v, want ErrClosed", err)
 	}
 }

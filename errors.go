@@ -1,8 +1,11 @@
 package fief
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/fief-go/fief/internal/bg"
 )
 
 // Sentinel errors, one per exception of the reference Python client. Every
@@ -38,6 +41,9 @@ var (
 	// or the key set (JWKS) of the tenant. The wrapping error says which URL
 	// failed and why; it may also wrap a *RequestError.
 	ErrDiscovery = errors.New("fief: discovery failed")
+
+	// ErrClosed reports a call that needs Fief on a Client after Close.
+	ErrClosed = bg.ErrClosed
 )
 
 // RequestError reports an HTTP response from Fief with a status of 400 or
@@ -53,9 +59,49 @@ type RequestError struct {
 	Body string
 }
 
-// Error implements error.
+// Error implements error. It names Fief's error code when the body has one
+// (the "error" member of token-endpoint errors, or a "detail" string such as
+// ACR_TOO_LOW) but never quotes the body itself: Fief's validation errors
+// echo the request's input, a password for instance, and error texts end up
+// in logs.
 func (e *RequestError) Error() string {
-	return fmt.Sprintf("fief: %s request failed with status %d: %s", e.Endpoint, e.StatusCode, e.Body)
+	if code := e.Code(); code != "" {
+		return fmt.Sprintf("fief: %s request failed with status %d (%s)", e.Endpoint, e.StatusCode, code)
+	}
+	return fmt.Sprintf("fief: %s request failed with status %d", e.Endpoint, e.StatusCode)
+}
+
+// Code returns Fief's error code from the body: the "error" member (e.g.
+// invalid_grant) or a "detail" string (e.g. ACR_TOO_LOW, Unauthorized), or
+// "" when the body has neither or it does not look like a code.
+func (e *RequestError) Code() string {
+	var body struct {
+		Error  any `json:"error"`
+		Detail any `json:"detail"`
+	}
+	if json.Unmarshal([]byte(e.Body), &body) != nil {
+		return ""
+	}
+	for _, v := range []any{body.Error, body.Detail} {
+		if s, ok := v.(string); ok && isCode(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+// isCode accepts short words made of letters, digits, '_', '-', '.' and
+// spaces, like Fief's codes and HTTP reason phrases.
+func isCode(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ' ') {
+			return false
+		}
+	}
+	return true
 }
 
 // invalidAccessToken returns an ErrAccessTokenInvalid error with a reason.

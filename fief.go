@@ -25,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fief-go/fief/internal/bg"
 	"github.com/fief-go/fief/internal/httpx"
 	"github.com/fief-go/fief/internal/keyset"
 	"github.com/fief-go/fief/internal/oidc"
@@ -58,6 +59,8 @@ type Client struct {
 	leeway       time.Duration
 	audiences    []string
 	hc           *http.Client
+	ownHTTP      bool // hc was created by New: Close may close its connections
+	bg           *bg.Group
 	http         *httpx.Client
 	provider     *oidc.Provider
 	keys         *keyset.Set
@@ -229,18 +232,21 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 	}
 	hc := s.httpClient
 	if hc == nil {
-		hc = &http.Client{Timeout: DefaultTimeout}
+		hc = &http.Client{Timeout: DefaultTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		c.ownHTTP = true
 	}
 	if s.host != "" {
 		hc = httpx.WithHost(hc, s.host)
 	}
 	c.hc = hc
 	c.http = &httpx.Client{HTTP: hc, Timeout: s.timeout}
-	c.provider = oidc.NewProvider(c.http, u, s.host != "")
+	c.bg = bg.New()
+	c.provider = oidc.NewProvider(c.http, u, s.host != "", c.bg)
 	c.keys = keyset.New(keyset.Config{
-		Fetch:    c.fetchKeys,
-		Cooldown: s.cooldown,
-		Now:      s.now,
+		Fetch:      c.fetchKeys,
+		Cooldown:   s.cooldown,
+		Now:        s.now,
+		Background: c.bg,
 	})
 	c.now = s.now
 	if s.cacheSize > 0 {
@@ -248,6 +254,19 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 		c.keyHeld = func(v verifiedToken) bool { return c.keys.Holds(v.key) }
 	}
 	return c, nil
+}
+
+// Close stops the Client's background fetches (of the OpenID configuration
+// and the key set), waits for them, and closes the idle connections of the
+// HTTP client New created (not of one given with WithHTTPClient). Calls
+// that need Fief fail afterwards; a Client that is simply dropped needs no
+// Close.
+func (c *Client) Close() error {
+	c.bg.Close()
+	if c.ownHTTP {
+		c.hc.CloseIdleConnections()
+	}
+	return nil
 }
 
 func parseEncryptionKey(jwkJSON string) (*rsa.PrivateKey, error) {

@@ -151,6 +151,18 @@ func accessTokenVectors(s *fieftest.Server, userID string) map[string]string {
 	}
 }
 
+// signRaw signs a payload given as raw JSON text.
+func signRaw(t *testing.T, key *rsa.PrivateKey, kid, payload string) string {
+	t.Helper()
+	hdr := jws.NewHeaders()
+	hdr.Set(jws.KeyIDKey, kid)
+	out, err := jws.Sign([]byte(payload), jws.WithKey(jwa.RS256, key, jws.WithProtectedHeaders(hdr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
+
 // tamper flips one character of the payload.
 func tamper(token string) string {
 	parts := strings.Split(token, ".")
@@ -166,7 +178,8 @@ func tamper(token string) string {
 // TestLeanPathAgreesWithJWTParse runs the lean path, the cached path and
 // jwx's jwt.Parse over the same vectors and requires the same outcome.
 func TestLeanPathAgreesWithJWTParse(t *testing.T) {
-	s := fieftest.NewTB(t)
+	signing := fieftest.GenerateKey(2048)
+	s := fieftest.NewTB(t, fieftest.WithSigningKey(signing))
 	u := s.AddUser(fieftest.User{Email: "anne@bretagne.duchy", Permissions: []string{"castles:read"}})
 	c, err := New(s.URL, s.ClientID, s.ClientSecret)
 	if err != nil {
@@ -179,9 +192,16 @@ func TestLeanPathAgreesWithJWTParse(t *testing.T) {
 	keys := map[string]*rsa.PublicKey{s.KeyID(): s.PublicKey()}
 	// Where the lean path is deliberately stricter than jwx's defaults.
 	stricter := map[string]string{
-		"string exp": "RFC 7519 makes exp a JSON number; jwx also parses numeric strings",
+		"string exp":          "RFC 7519 makes exp a JSON number; jwx also parses numeric strings",
+		"duplicate scope":     "decoders disagree on duplicate members; jwx keeps the last (here: wider) one",
+		"escaped member name": "an escaped name could pass for a second scope member",
 	}
-	for name, tok := range accessTokenVectors(s, u.ID) {
+	vectors := accessTokenVectors(s, u.ID)
+	exp := time.Now().Add(time.Hour).Unix()
+	claims := fmt.Sprintf(`"sub":%q,"iss":%q,"aud":["fieftest-client"],"exp":%d,"acr":"0","permissions":[]`, u.ID, s.Issuer(), exp)
+	vectors["duplicate scope"] = signRaw(t, signing, s.KeyID(), `{"scope":"openid",`+claims+`,"scope":"openid admin"}`)
+	vectors["escaped member name"] = signRaw(t, signing, s.KeyID(), `{"scope":"openid",`+claims+`,"sc\u006fpe":"openid admin"}`)
+	for name, tok := range vectors {
 		t.Run(name, func(t *testing.T) {
 			want, wantErr := referenceVerify(tok, keys, s.Issuer(), DefaultLeeway, time.Now())
 			if reason, ok := stricter[name]; ok {

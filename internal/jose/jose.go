@@ -36,6 +36,7 @@ var (
 	ErrForbiddenHdr  = errors.New("header carries crit, b64, jku, x5u, x5c or jwk")
 	ErrSignature     = errors.New("signature verification failed")
 	ErrClaims        = errors.New("claims are not a valid JSON object")
+	ErrDuplicateKey  = errors.New("JSON object has a duplicate or escaped member name")
 	ErrNotEncrypted  = errors.New("not a compact JWE")
 	ErrDecryption    = errors.New("decryption failed")
 	ErrEncryptionAlg = errors.New("JWE algorithms are not RSA-OAEP-256 / A256CBC-HS512")
@@ -104,7 +105,73 @@ func ParseJWS(token string) (JWS, error) {
 		return j, ErrMalformed
 	}
 	j.Payload, j.Signature = buf[:n:n], buf[n:n+m]
+	if !UniqueMembers(j.Payload) {
+		return j, ErrDuplicateKey
+	}
 	return j, nil
+}
+
+// maxMembers bounds the top-level members of a header or claims object
+// (Fief's ID tokens have 16).
+const maxMembers = 64
+
+// UniqueMembers reports whether the JSON object b has at most maxMembers
+// top-level members, none of them twice and none with an escape sequence in
+// its name (so that "sc\u006fpe" cannot pass for a second "scope"). JSON
+// decoders disagree on duplicates (encoding/json keeps the last), so tokens
+// with any are refused rather than interpreted. Malformed input gives false
+// or is left to the JSON decoder; the scan is linear and allocates nothing.
+func UniqueMembers(b []byte) bool {
+	var names [maxMembers][2]int
+	count, depth := 0, 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			start, escaped := i+1, false
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if i >= len(b) {
+				return false
+			}
+			if depth != 1 || !followedByColon(b, i+1) {
+				continue
+			}
+			if escaped || count == maxMembers {
+				return false
+			}
+			name := b[start:i]
+			for _, n := range names[:count] {
+				if string(b[n[0]:n[1]]) == string(name) {
+					return false
+				}
+			}
+			names[count] = [2]int{start, i}
+			count++
+		}
+	}
+	return true
+}
+
+// followedByColon reports whether the next non-space byte from i is ':'.
+func followedByColon(b []byte, i int) bool {
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case ':':
+			return true
+		}
+		return false
+	}
+	return false
 }
 
 func decodeHeader(b64 string, h *Header) error {
@@ -118,6 +185,9 @@ func decodeHeader(b64 string, h *Header) error {
 	n, err := base64.RawURLEncoding.Decode(raw, unsafeBytes(b64))
 	if err != nil {
 		return ErrHeader
+	}
+	if !UniqueMembers(raw[:n]) {
+		return ErrDuplicateKey
 	}
 	if err := json.Unmarshal(raw[:n], h); err != nil {
 		return ErrHeader

@@ -197,3 +197,41 @@ func TestValidationHash(t *testing.T) {
 		t.Fatal("HashMatches")
 	}
 }
+
+func TestUniqueMembers(t *testing.T) {
+	tests := []struct {
+		json string
+		want bool
+	}{
+		{`{"scope":"openid","acr":"0"}`, true},
+		{`{"scope":"openid","scope":"admin"}`, false},
+		{`{"scope":"openid", "scope" : "admin"}`, false},
+		{`{"sc\u006fpe":"admin","scope":"openid"}`, false},
+		{`{"a\"b":1}`, false},
+		{`{"fields":{"x":1,"x":2}}`, true}, // nested objects are the claims' own business
+		{`{"permissions":["a","a"],"scope":"x"}`, true},
+		{`{"a":"x:y","b":"{\"a\":1}"}`, true},
+		{`{"a":[{"a":1}],"b":{"a":{"a":2}}}`, true},
+		{`{"a":"unterminated`, false},
+		{`{}`, true},
+	}
+	for _, tt := range tests {
+		if got := UniqueMembers([]byte(tt.json)); got != tt.want {
+			t.Errorf("UniqueMembers(%s) = %v, want %v", tt.json, got, tt.want)
+		}
+	}
+	many := []byte("{")
+	for i := 0; i <= maxMembers; i++ {
+		if i > 0 {
+			many = append(many, ',')
+		}
+		many = append(many, []byte(`"k`+strings.Repeat("x", i)+`":1`)...)
+	}
+	many = append(many, '}')
+	if UniqueMembers(many) {
+		t.Error("more than maxMembers members accepted")
+	}
+	if testing.AllocsPerRun(100, func() { UniqueMembers([]byte(`{"a":1,"b":2}`)) }) != 0 {
+		t.Error("UniqueMembers allocates")
+	}
+}

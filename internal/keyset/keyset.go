@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fief-go/fief/internal/bg"
 )
 
 // ErrUnknownKey reports a key ID absent from the key set, even after a
@@ -34,6 +36,8 @@ type Config struct {
 	Cooldown time.Duration
 	// Now returns the current time.
 	Now func() time.Time
+	// Background runs fetches; nil runs them in plain goroutines.
+	Background *bg.Group
 }
 
 // Set is a cached key set. Reads are lock-free; refreshes are coalesced.
@@ -121,12 +125,15 @@ func (s *Set) refresh(ctx context.Context, forced bool) error {
 			s.mu.Unlock()
 			return nil
 		}
+		c = &call{done: make(chan struct{})}
+		if err := s.spawn(func(ctx context.Context) { s.fetch(ctx, c) }); err != nil {
+			s.mu.Unlock()
+			return err
+		}
 		if forced {
 			s.lastRefresh = now
 		}
-		c = &call{done: make(chan struct{})}
 		s.inflight = c
-		go s.fetch(context.WithoutCancel(ctx), c)
 	}
 	s.mu.Unlock()
 	select {
@@ -141,6 +148,16 @@ func (s *Set) refresh(ctx context.Context, forced bool) error {
 		// Fief is unreachable but cached keys remain: the kid is unknown.
 		return ErrUnknownKey
 	}
+	return nil
+}
+
+// spawn runs f detached from the caller: a fetch serves every waiter, so
+// one caller's cancellation must not fail it.
+func (s *Set) spawn(f func(context.Context)) error {
+	if s.cfg.Background != nil {
+		return s.cfg.Background.Go(f)
+	}
+	go f(context.Background())
 	return nil
 }
 

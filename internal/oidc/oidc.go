@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sync"
 
+	"github.com/fief-go/fief/internal/bg"
 	"github.com/fief-go/fief/internal/httpx"
 )
 
@@ -39,6 +40,7 @@ type Provider struct {
 	http    *httpx.Client
 	base    *url.URL
 	rewrite bool // rewrite server-side endpoint URLs onto the base URL's scheme and host
+	bg      *bg.Group
 
 	mu       sync.Mutex
 	cfg      *Config
@@ -53,9 +55,9 @@ type call struct {
 
 // NewProvider returns a Provider for the tenant at base. With rewrite, the
 // token, userinfo and JWKS endpoints are reached on base's scheme and host
-// (the reference client's host-override mode).
-func NewProvider(c *httpx.Client, base *url.URL, rewrite bool) *Provider {
-	return &Provider{http: c, base: base, rewrite: rewrite}
+// (the reference client's host-override mode). Fetches run in group.
+func NewProvider(c *httpx.Client, base *url.URL, rewrite bool, group *bg.Group) *Provider {
+	return &Provider{http: c, base: base, rewrite: rewrite, bg: group}
 }
 
 // URL returns the discovery document URL.
@@ -74,11 +76,14 @@ func (p *Provider) Config(ctx context.Context) (*Config, error) {
 	c := p.inflight
 	if c == nil {
 		c = &call{done: make(chan struct{})}
-		p.inflight = c
 		// The fetch runs detached from the first caller's cancellation so
 		// that a cancelled request does not fail the callers that joined it;
-		// httpx bounds it with its timeout.
-		go p.fetch(context.WithoutCancel(ctx), c)
+		// httpx bounds it with its timeout, Close cancels it.
+		if err := p.bg.Go(func(ctx context.Context) { p.fetch(ctx, c) }); err != nil {
+			p.mu.Unlock()
+			return nil, err
+		}
+		p.inflight = c
 	}
 	p.mu.Unlock()
 	select {
