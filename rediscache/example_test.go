@@ -1,0 +1,92 @@
+package rediscache_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/fief-go/fief"
+	"github.com/fief-go/fief/rediscache"
+	"github.com/redis/go-redis/v9"
+)
+
+// Every instance of an application shares users' info through one Redis.
+// (These examples need a Redis and a Fief tenant: they are compiled, not
+// run.)
+func Example() {
+	client, err := fief.New("https://example.fief.dev", "CLIENT_ID", "CLIENT_SECRET")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  "localhost:6379",
+		ContextTimeoutEnabled: true, // stop commands at the cache's timeout
+	})
+	defer rdb.Close()
+
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cache := rediscache.New(rdb,
+		rediscache.WithPrefix("myapp:userinfo:"),
+		rediscache.WithTTL(15*time.Minute),
+		rediscache.WithLogger(logger),
+	)
+	// The middleware logs Redis errors and falls back to Fief's userinfo
+	// endpoint: Redis being down does not fail requests.
+	auth, err := fief.NewAuth(client, fief.WithUserInfoCache(cache), fief.WithLogger(logger))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /me", auth.CurrentUser()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, _ := fief.UserInfoFromContext(r.Context())
+		fmt.Fprintf(w, "hello %s", user.Email())
+	})))
+	log.Fatal(http.ListenAndServe(":8080", mux))
+}
+
+// Sentinel and Cluster deployments: New takes any go-redis client.
+func ExampleNew() {
+	// Sentinel: MasterName set.
+	sentinel := redis.NewUniversalClient(&redis.UniversalOptions{
+		Addrs:                 []string{"sentinel-1:26379", "sentinel-2:26379", "sentinel-3:26379"},
+		MasterName:            "mymaster",
+		ContextTimeoutEnabled: true,
+	})
+	// Cluster: several addresses, no MasterName.
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:                 []string{"redis-1:6379", "redis-2:6379", "redis-3:6379"},
+		ContextTimeoutEnabled: true,
+	})
+
+	for _, rdb := range []redis.UniversalClient{sentinel, cluster} {
+		cache := rediscache.New(rdb)
+		_ = cache // fief.NewAuth(client, fief.WithUserInfoCache(cache))
+	}
+}
+
+// After changing a user's profile, evict the user, so that every instance
+// fetches the new profile on its next request.
+func ExampleCache_Delete() {
+	client, _ := fief.New("https://example.fief.dev", "CLIENT_ID", "CLIENT_SECRET")
+	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+	cache := rediscache.New(rdb)
+
+	updateNickname := func(ctx context.Context, accessToken, nickname string) error {
+		user, err := client.UpdateProfile(ctx, accessToken, map[string]any{"nickname": nickname})
+		if err != nil {
+			return err
+		}
+		// The profile changed in Fief even if Redis fails now: the entry
+		// then expires at the cache's TTL.
+		if err := cache.Delete(ctx, user.Sub()); err != nil {
+			log.Printf("evicting user %s: %v", user.Sub(), err)
+		}
+		return nil
+	}
+	_ = updateNickname
+}
