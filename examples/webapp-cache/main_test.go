@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -14,23 +17,28 @@ import (
 	"github.com/fief-go/fief/fieftest"
 )
 
+// Over plain HTTP (local development) the cookies have no prefix and are
+// not Secure; over HTTPS they are __Host- and __Secure- cookies.
+const (
+	sessionCookie = "fief_app_session"
+	flowPrefix    = "fief_flow_"
+)
+
 func TestLoginFlow(t *testing.T) {
-	f, appURL := start(t)
+	e := start(t)
+	b := e.browser(t)
 
 	// A visitor without a session is sent to Fief's login page.
-	resp, _ := get(t, appURL+"/protected")
-	if resp.StatusCode != http.StatusTemporaryRedirect {
-		t.Fatalf("GET /protected: status %d, want 307", resp.StatusCode)
-	}
+	resp, _ := b.get(t, e.url+"/protected?tab=castles")
 	authURL := resp.Header.Get("Location")
-	if !strings.HasPrefix(authURL, f.BaseURL+"/authorize?") {
-		t.Fatalf("redirected to %s, want Fief's /authorize", authURL)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(authURL, e.f.BaseURL+"/authorize?") {
+		t.Fatalf("GET /protected: %d to %q, want 303 to Fief's /authorize", resp.StatusCode, authURL)
 	}
 	q := mustParse(t, authURL).Query()
 	for k, want := range map[string]string{
 		"response_type":         "code",
-		"client_id":             f.Server.ClientID,
-		"redirect_uri":          appURL + "/auth-callback",
+		"client_id":             e.f.Server.ClientID,
+		"redirect_uri":          e.url + "/auth-callback",
 		"scope":                 "openid",
 		"code_challenge_method": "S256",
 	} {
@@ -38,39 +46,40 @@ func TestLoginFlow(t *testing.T) {
 			t.Errorf("authorization URL: %s=%q, want %q", k, got, want)
 		}
 	}
-	loginState := findCookie(t, resp, loginCookie)
-	checkCookie(t, loginState, "/auth-callback", int(loginLifetime/time.Second))
-	if q.Get("state") == "" || !strings.HasPrefix(loginState.Value, q.Get("state")+".") {
-		t.Errorf("state %q is not the one in the %s cookie", q.Get("state"), loginCookie)
+	if q.Get("state") == "" || q.Get("code_challenge") == "" {
+		t.Errorf("authorization URL without state or PKCE challenge: %s", authURL)
 	}
+	flow := findCookie(t, resp, flowPrefix)
+	checkCookie(t, flow, "/auth-callback", 600)
 
 	// The user logs in on Fief's form; Fief redirects back with a code.
-	callback, err := f.Server.Authorize(authURL, devfief.DemoEmail, devfief.DemoPassword)
+	callback, err := e.f.Server.Authorize(authURL, devfief.DemoEmail, devfief.DemoPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(callback.String(), appURL+"/auth-callback?") || callback.Query().Get("code") == "" {
+	if !strings.HasPrefix(callback.String(), e.url+"/auth-callback?") || callback.Query().Get("code") == "" {
 		t.Fatalf("Fief redirected to %s", callback)
 	}
 
-	// The callback exchanges the code and sets the session cookie.
-	resp, body := get(t, callback.String(), loginState)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/protected" {
-		t.Fatalf("GET /auth-callback: %d to %q, want 303 to /protected; body %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	// The callback exchanges the code, sets the session cookie and returns
+	// to the page the visitor asked for.
+	resp, body := b.get(t, callback.String())
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/protected?tab=castles" {
+		t.Fatalf("GET /auth-callback: %d to %q, want 303 to /protected?tab=castles; body %s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
 	session := findCookie(t, resp, sessionCookie)
 	checkCookie(t, session, "/", int((24 * time.Hour).Seconds())) // expires_in: fieftest's default lifetime
 	if session.Value == "" {
 		t.Fatal("empty session cookie")
 	}
-	if c := findCookie(t, resp, loginCookie); c.MaxAge >= 0 {
-		t.Errorf("the %s cookie is not deleted: %s", loginCookie, show(c))
+	if c := findCookie(t, resp, flow.Name); c.MaxAge >= 0 {
+		t.Errorf("the flow cookie is not deleted: %s", show(c))
 	}
 
-	// The protected page greets the user, whose info the callback cached:
+	// The protected page greets the user, whose info the login cached:
 	// Fief's userinfo endpoint is not called.
 	for range 2 {
-		resp, body = get(t, appURL+"/protected", session)
+		resp, body = b.get(t, e.url+"/protected?tab=castles")
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello anne@bretagne.duchy") {
 			t.Fatalf("GET /protected: %d %s", resp.StatusCode, body)
 		}
@@ -78,42 +87,96 @@ func TestLoginFlow(t *testing.T) {
 			t.Errorf("Cache-Control %q, want no-store", cc)
 		}
 	}
-	if n := f.Server.Requests(fieftest.EndpointUserinfo); n != 0 {
+	if n := e.f.Server.Requests(fieftest.EndpointUserinfo); n != 0 {
 		t.Errorf("%d userinfo calls, want 0", n)
 	}
 
 	// Logout deletes the cookie and sends the browser to Fief's logout,
 	// which comes back to the home page.
-	resp, _ = get(t, appURL+"/logout", session)
+	resp, _ = b.do(t, http.MethodPost, e.url+"/logout")
 	logoutURL := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusSeeOther || logoutURL != f.Client.LogoutURL(appURL+"/") ||
-		!strings.HasPrefix(logoutURL, f.BaseURL+"/logout?") {
-		t.Fatalf("GET /logout: %d to %q, want 303 to Fief's logout", resp.StatusCode, logoutURL)
+	if resp.StatusCode != http.StatusSeeOther || logoutURL != e.f.Client.LogoutURL(e.url+"/") ||
+		!strings.HasPrefix(logoutURL, e.f.BaseURL+"/logout?") {
+		t.Fatalf("POST /logout: %d to %q, want 303 to Fief's logout", resp.StatusCode, logoutURL)
 	}
 	if c := findCookie(t, resp, sessionCookie); c.MaxAge >= 0 || c.Value != "" {
 		t.Errorf("the session cookie is not deleted: %s", show(c))
 	}
-	resp, _ = get(t, logoutURL)
-	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != appURL+"/" {
-		t.Errorf("Fief's logout: %d to %q, want 302 to %s/", resp.StatusCode, resp.Header.Get("Location"), appURL)
+	resp, _ = b.get(t, logoutURL)
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != e.url+"/" {
+		t.Errorf("Fief's logout: %d to %q, want 302 to %s/", resp.StatusCode, resp.Header.Get("Location"), e.url)
 	}
-	if resp, body := get(t, appURL+"/"); resp.StatusCode != http.StatusOK || !strings.Contains(body, `href="/protected"`) {
+	if resp, body := b.get(t, e.url+"/"); resp.StatusCode != http.StatusOK || !strings.Contains(body, `href="/protected"`) {
 		t.Errorf("GET /: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := b.get(t, e.url+"/protected"); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("GET /protected after logout: %d, want 303 to Fief", resp.StatusCode)
+	}
+
+	// Logout removed the user's entry: the old token (Fief does not revoke
+	// it) is served with a fresh call to Fief.
+	old := e.browser(t)
+	old.setCookie(t, e.url, &http.Cookie{Name: sessionCookie, Value: session.Value})
+	if resp, _ := old.get(t, e.url+"/protected"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /protected with the old token: %d", resp.StatusCode)
+	}
+	if n := e.f.Server.Requests(fieftest.EndpointUserinfo); n != 1 {
+		t.Errorf("%d userinfo calls after logout, want 1: the entry was removed", n)
+	}
+}
+
+func TestCacheMiss(t *testing.T) {
+	// A valid session whose user is not cached (another instance logged the
+	// user in, or the entry expired): CurrentUser asks Fief once, then
+	// serves from the cache.
+	e := start(t)
+	b := e.browser(t)
+	b.setCookie(t, e.url, &http.Cookie{Name: sessionCookie, Value: e.f.Server.AccessToken(e.f.User.ID)})
+	for range 2 {
+		resp, body := b.get(t, e.url+"/protected")
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello anne@bretagne.duchy") {
+			t.Fatalf("GET /protected: %d %s", resp.StatusCode, body)
+		}
+	}
+	if n := e.f.Server.Requests(fieftest.EndpointUserinfo); n != 1 {
+		t.Errorf("%d userinfo calls, want 1", n)
+	}
+}
+
+func TestReturnTo(t *testing.T) {
+	e := start(t)
+	for returnTo, want := range map[string]string{
+		"/protected?tab=castles": "/protected?tab=castles",
+		"//evil.example":         "/",
+		"https://evil.example":   "/",
+		"/\\evil.example":        "/",
+		"":                       "/",
+	} {
+		t.Run(returnTo, func(t *testing.T) {
+			b := e.browser(t)
+			resp, _ := b.get(t, e.url+"/login?return_to="+url.QueryEscape(returnTo))
+			callback, err := e.f.Server.Authorize(resp.Header.Get("Location"), devfief.DemoEmail, devfief.DemoPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp, body := b.get(t, callback.String()); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+				t.Errorf("callback: %d to %q, want 303 to %q; body %s", resp.StatusCode, resp.Header.Get("Location"), want, body)
+			}
+		})
 	}
 }
 
 func TestCallbackRefusals(t *testing.T) {
-	f, appURL := start(t)
+	e := start(t)
 
-	// beginLogin starts a login and returns Fief's redirect back and the
-	// login-state cookie.
-	beginLogin := func(t *testing.T) (*url.URL, *http.Cookie) {
-		resp, _ := get(t, appURL+"/protected")
-		callback, err := f.Server.Authorize(resp.Header.Get("Location"), devfief.DemoEmail, devfief.DemoPassword)
+	// beginLogin starts a login in b and returns Fief's redirect back.
+	beginLogin := func(t *testing.T, b *browser) *url.URL {
+		resp, _ := b.get(t, e.url+"/protected")
+		callback, err := e.f.Server.Authorize(resp.Header.Get("Location"), devfief.DemoEmail, devfief.DemoPassword)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return callback, findCookie(t, resp, loginCookie)
+		return callback
 	}
 	withQuery := func(u *url.URL, k, v string) string {
 		c := *u
@@ -125,56 +188,48 @@ func TestCallbackRefusals(t *testing.T) {
 
 	tests := []struct {
 		name       string
-		request    func(t *testing.T) (string, []*http.Cookie)
+		request    func(t *testing.T, b *browser) string
 		wantStatus int
 	}{
-		{"no login-state cookie", func(t *testing.T) (string, []*http.Cookie) {
-			callback, _ := beginLogin(t)
-			return callback.String(), nil
+		{"another browser", func(t *testing.T, b *browser) string {
+			return beginLogin(t, e.browser(t)).String()
 		}, http.StatusBadRequest},
-		{"another state", func(t *testing.T) (string, []*http.Cookie) {
-			callback, state := beginLogin(t)
-			return withQuery(callback, "state", "forged"), []*http.Cookie{state}
+		{"forged state", func(t *testing.T, b *browser) string {
+			return withQuery(beginLogin(t, b), "state", "forged")
 		}, http.StatusBadRequest},
-		{"no state", func(t *testing.T) (string, []*http.Cookie) {
-			callback, state := beginLogin(t)
-			c := *callback
-			c.RawQuery = url.Values{"code": {callback.Query().Get("code")}}.Encode()
-			return c.String(), []*http.Cookie{state}
+		{"no state", func(t *testing.T, b *browser) string {
+			callback := beginLogin(t, b)
+			return e.url + "/auth-callback?code=" + url.QueryEscape(callback.Query().Get("code"))
 		}, http.StatusBadRequest},
-		{"state of another login", func(t *testing.T) (string, []*http.Cookie) {
-			callback, _ := beginLogin(t)
-			_, other := beginLogin(t)
-			return callback.String(), []*http.Cookie{other}
+		{"Fief's error instead of a code", func(t *testing.T, b *browser) string {
+			callback := beginLogin(t, b)
+			return e.url + "/auth-callback?" + url.Values{"error": {"access_denied"}, "state": {callback.Query().Get("state")}}.Encode()
 		}, http.StatusBadRequest},
-		{"Fief's error instead of a code", func(t *testing.T) (string, []*http.Cookie) {
-			callback, state := beginLogin(t)
-			c := *callback
-			c.RawQuery = url.Values{"error": {"access_denied"}, "state": {callback.Query().Get("state")}}.Encode()
-			return c.String(), []*http.Cookie{state}
-		}, http.StatusBadRequest},
-		{"code already used", func(t *testing.T) (string, []*http.Cookie) {
-			callback, state := beginLogin(t)
-			if resp, _ := get(t, callback.String(), state); resp.StatusCode != http.StatusSeeOther {
+		{"reloaded callback", func(t *testing.T, b *browser) string {
+			callback := beginLogin(t, b)
+			if resp, _ := b.get(t, callback.String()); resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("first use: status %d", resp.StatusCode)
 			}
-			return callback.String(), []*http.Cookie{state}
+			return callback.String()
 		}, http.StatusBadRequest},
-		{"token endpoint down", func(t *testing.T) (string, []*http.Cookie) {
-			callback, state := beginLogin(t)
-			f.Server.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: http.StatusInternalServerError, Times: 1})
-			return callback.String(), []*http.Cookie{state}
+		{"token endpoint down", func(t *testing.T, b *browser) string {
+			callback := beginLogin(t, b)
+			e.f.Server.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: http.StatusInternalServerError, Times: 1})
+			return callback.String()
 		}, http.StatusBadGateway},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			target, cookies := tt.request(t)
-			resp, body := get(t, target, cookies...)
+			b := e.browser(t)
+			resp, body := b.get(t, tt.request(t, b))
 			if resp.StatusCode != tt.wantStatus {
 				t.Errorf("status %d, want %d; body %s", resp.StatusCode, tt.wantStatus, body)
 			}
+			if !strings.Contains(body, `id="fief-login-error"`) {
+				t.Errorf("not the login error page: %s", body)
+			}
 			for _, c := range resp.Cookies() {
-				if c.Name == sessionCookie {
+				if c.Name == sessionCookie && c.MaxAge > 0 {
 					t.Errorf("session cookie set: %s", show(c))
 				}
 			}
@@ -185,44 +240,29 @@ func TestCallbackRefusals(t *testing.T) {
 	}
 }
 
-func TestCacheMiss(t *testing.T) {
-	// A valid session whose user is not cached (another instance logged the
-	// user in, or the entry expired): CurrentUser asks Fief once, then
-	// serves from the cache.
-	f, appURL := start(t)
-	session := &http.Cookie{Name: sessionCookie, Value: f.Server.AccessToken(f.User.ID)}
-	for range 2 {
-		resp, body := get(t, appURL+"/protected", session)
-		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello anne@bretagne.duchy") {
-			t.Fatalf("GET /protected: %d %s", resp.StatusCode, body)
-		}
-	}
-	if n := f.Server.Requests(fieftest.EndpointUserinfo); n != 1 {
-		t.Errorf("%d userinfo calls, want 1", n)
-	}
-}
-
 func TestProtectedWithBadSession(t *testing.T) {
-	f, appURL := start(t)
+	e := start(t)
 	for name, token := range map[string]string{
 		"forged":  "forged",
-		"expired": f.Server.AccessToken(f.User.ID, fieftest.ExpiresIn(-time.Hour)),
+		"expired": e.f.Server.AccessToken(e.f.User.ID, fieftest.ExpiresIn(-time.Hour)),
 	} {
 		t.Run(name, func(t *testing.T) {
-			resp, _ := get(t, appURL+"/protected", &http.Cookie{Name: sessionCookie, Value: token})
-			if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(resp.Header.Get("Location"), f.BaseURL+"/authorize?") {
-				t.Errorf("status %d to %q, want 307 to Fief's login page", resp.StatusCode, resp.Header.Get("Location"))
+			b := e.browser(t)
+			b.setCookie(t, e.url, &http.Cookie{Name: sessionCookie, Value: token})
+			resp, _ := b.get(t, e.url+"/protected")
+			if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), e.f.BaseURL+"/authorize?") {
+				t.Errorf("status %d to %q, want 303 to Fief's login page", resp.StatusCode, resp.Header.Get("Location"))
 			}
 		})
 	}
 }
 
 func TestFiefUnavailable(t *testing.T) {
-	f, appURL := start(t)
-	f.Server.SetDown(true)
-	resp, body := get(t, appURL+"/protected")
-	if resp.StatusCode != http.StatusServiceUnavailable || body != "Service Unavailable" {
-		t.Errorf("status %d %q, want 503 and a fixed body", resp.StatusCode, body)
+	e := start(t)
+	e.f.Server.SetDown(true)
+	resp, body := e.browser(t).get(t, e.url+"/protected")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Login is temporarily unavailable") {
+		t.Errorf("status %d %q, want 503 and the login error page", resp.StatusCode, body)
 	}
 }
 
@@ -232,49 +272,120 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	app, err := newApp(f.Client, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewTLSServer(app)
+	ts := httptest.NewUnstartedServer(nil)
+	ts.StartTLS()
 	t.Cleanup(ts.Close)
-
-	resp, err := noRedirects(ts.Client()).Get(ts.URL + "/protected")
+	app, err := newApp(f.Client, config{URL: ts.URL}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	ts.Config.Handler = app
+
+	b := &browser{client: noRedirects(ts.Client())}
+	resp, _ := b.get(t, ts.URL+"/protected")
 	if got := mustParse(t, resp.Header.Get("Location")).Query().Get("redirect_uri"); got != ts.URL+"/auth-callback" {
 		t.Errorf("redirect_uri %q, want %s/auth-callback", got, ts.URL)
 	}
-	if c := findCookie(t, resp, loginCookie); !c.Secure {
-		t.Errorf("%s is not Secure over HTTPS", show(c))
+	if c := findCookie(t, resp, "__Secure-"+flowPrefix); !c.Secure || !c.HttpOnly {
+		t.Errorf("%s is not Secure and HttpOnly over HTTPS", show(c))
 	}
-	resp, err = noRedirects(ts.Client()).Get(ts.URL + "/logout")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if c := findCookie(t, resp, sessionCookie); !c.Secure {
-		t.Errorf("%s is not Secure over HTTPS", show(c))
+	resp, _ = b.do(t, http.MethodPost, ts.URL+"/logout")
+	if c := findCookie(t, resp, "__Host-"+sessionCookie); !c.Secure || !c.HttpOnly {
+		t.Errorf("%s is not Secure and HttpOnly over HTTPS", show(c))
 	}
 }
 
-// start serves the application with an embedded Fief.
-func start(t *testing.T) (*devfief.Fief, string) {
+func TestRun(t *testing.T) {
+	// The command serves on its address and stops with its context.
+	ctx, cancel := context.WithCancel(t.Context())
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, &out, "127.0.0.1:0", "", "") }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	if !strings.Contains(out.String(), "/protected in your browser") {
+		t.Errorf("output: %s", &out)
+	}
+	if _, err := cookieKey("abcd"); err == nil {
+		t.Error("a short cookie key is accepted")
+	}
+}
+
+type env struct {
+	f   *devfief.Fief
+	url string
+}
+
+// start serves the application over plain HTTP with an embedded Fief.
+func start(t *testing.T) *env {
 	t.Helper()
 	f, err := devfief.Embedded("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Close)
-	app, err := newApp(f.Client, slog.New(slog.DiscardHandler))
+	ts := httptest.NewServer(nil)
+	t.Cleanup(ts.Close)
+	app, err := newApp(f.Client, config{URL: ts.URL}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(app)
-	t.Cleanup(ts.Close)
-	return f, ts.URL
+	ts.Config.Handler = app
+	return &env{f: f, url: ts.URL}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow
+// redirects, so that each step can be checked.
+type browser struct {
+	client *http.Client
+}
+
+func (e *env) browser(t *testing.T) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{client: &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (b *browser) setCookie(t *testing.T, u string, c *http.Cookie) {
+	b.client.Jar.SetCookies(mustParse(t, u), []*http.Cookie{c})
+}
+
+func (b *browser) get(t *testing.T, target string) (*http.Response, string) {
+	t.Helper()
+	return b.do(t, http.MethodGet, target)
+}
+
+// do sends a request and returns the answer with its body.
+func (b *browser) do(t *testing.T, method, target string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, strings.TrimSpace(string(body))
 }
 
 // noRedirects returns a copy of c that does not follow redirects.
@@ -284,38 +395,16 @@ func noRedirects(c *http.Client) *http.Client {
 	return &nc
 }
 
-// get sends GET target with cookies, like a browser that does not follow
-// redirects, and returns the answer with its body.
-func get(t *testing.T, target string, cookies ...*http.Cookie) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cookies {
-		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-	}
-	resp, err := noRedirects(http.DefaultClient).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, strings.TrimSpace(string(b))
-}
-
-// findCookie returns the cookie called name that resp sets.
-func findCookie(t *testing.T, resp *http.Response, name string) *http.Cookie {
+// findCookie returns the cookie that resp sets whose name starts with
+// prefix.
+func findCookie(t *testing.T, resp *http.Response, prefix string) *http.Cookie {
 	t.Helper()
 	for _, c := range resp.Cookies() {
-		if c.Name == name {
+		if strings.HasPrefix(c.Name, prefix) {
 			return c
 		}
 	}
-	t.Fatalf("no %s cookie in %q", name, resp.Header.Values("Set-Cookie"))
+	t.Fatalf("no %s* cookie in %q", prefix, resp.Header.Values("Set-Cookie"))
 	return nil
 }
 

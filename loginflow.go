@@ -1,0 +1,839 @@
+package fief
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// LoginFlowLifetime is how long a login started by a LoginFlow may take:
+// the time between the redirect to Fief and the browser's return to the
+// callback. It is also the lifetime of Fief's authorization codes.
+const LoginFlowLifetime = 10 * time.Minute
+
+// Names of the cookies a LoginFlow sets by default. With InsecureCookies
+// the prefixes __Host- and __Secure- are left out, since browsers accept
+// them on Secure cookies only.
+const (
+	defaultSessionCookie = "fief_app_session"
+	hostPrefix           = "__Host-"
+	securePrefix         = "__Secure-"
+	flowCookieBase       = "fief_flow_"
+)
+
+// Bounds of a login flow.
+const (
+	// maxReturnTo bounds the return-to path, which travels in a cookie.
+	maxReturnTo = 1024
+	// maxFlowCookie bounds the flow cookie values the callback tries to
+	// open.
+	maxFlowCookie = 4096
+	// maxFlowCandidates bounds the cookies with the flow's name the callback
+	// tries (a browser sends several when cookies were planted with other
+	// paths or domains).
+	maxFlowCandidates = 4
+	// maxConsumed bounds the set of consumed flows kept against replays.
+	maxConsumed = 1 << 16
+	// maxCookieBytes is the size of the largest cookie (name and value)
+	// every browser keeps (RFC 6265 section 6.1).
+	maxCookieBytes = 4096
+)
+
+// LoginFlowConfig configures a LoginFlow. RedirectURI is required; every
+// other field has a safe default.
+type LoginFlowConfig struct {
+	// RedirectURI is the absolute URL of the callback, exactly as registered
+	// among the Fief client's redirect URIs, e.g.
+	// https://app.example.com/auth-callback. The Callback handler must be
+	// mounted at its path. It is fixed configuration, never derived from the
+	// request, so that a forged Host header cannot steer codes or cookies.
+	RedirectURI string
+
+	// Scopes are the scopes to request (default ["openid"]). Fief requires
+	// "openid".
+	Scopes []string
+
+	// SessionCookie names the cookie that holds the access token after
+	// login. The default is "__Host-fief_app_session", or
+	// "fief_app_session" with InsecureCookies: the __Host- prefix makes
+	// browsers refuse the cookie unless it is Secure, for the whole host
+	// and set by the host itself, so that a sibling subdomain cannot plant
+	// a session. A name with the __Host- or __Secure- prefix cannot be
+	// combined with InsecureCookies.
+	SessionCookie string
+
+	// CookieKey is the secret that seals (encrypts and authenticates, with
+	// AES-256-GCM) the cookies holding the state of logins in progress. It
+	// must be at least 32 bytes of random data. When nil, a random key is
+	// made for the process: logins in progress then fail after a restart,
+	// and an application served by several instances must set the same key
+	// on all of them, since the callback may reach another instance than
+	// the login did.
+	CookieKey []byte
+
+	// InsecureCookies drops the Secure attribute from every cookie, which a
+	// browser needs to keep cookies set over plain HTTP. Use it for local
+	// development only. It is required when RedirectURI is an http URL.
+	InsecureCookies bool
+
+	// UserInfoCache, when set, receives the claims of the ID token at
+	// login, keyed by user ID, so that CurrentUser serves the first requests
+	// without calling Fief's userinfo endpoint; Logout removes the user's
+	// entry. Give it the cache given to WithUserInfoCache.
+	UserInfoCache UserInfoCache
+
+	// AfterLogout is the absolute URL Fief's logout page sends the browser
+	// to (default: the origin of RedirectURI followed by "/").
+	AfterLogout string
+
+	// DefaultReturnTo is the path users land on after login when no valid
+	// return-to path was given (default "/"). It must be a path on the
+	// application, starting with a single "/".
+	DefaultReturnTo string
+
+	// ErrorPage, when set, answers a failed login instead of the built-in
+	// page. status is the HTTP status to send; message is a fixed English
+	// sentence for the user, which never contains request data or error
+	// details. The handler should send no-store caching headers; the
+	// built-in page does.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
+
+	// Logger, when set, receives the reasons of failed logins (at Info
+	// level for the user's or the browser's failures, Warn for Fief's and
+	// the cache's). Records never contain tokens, codes or verifiers.
+	Logger *slog.Logger
+}
+
+// LoginFlow implements the browser login of a web application with Fief:
+// the authorization code flow with PKCE (S256) and state, a session cookie
+// holding the access token, and logout. Create it with NewLoginFlow and
+// mount its handlers:
+//
+//	mux.Handle("GET /login", flow.Login())
+//	mux.Handle("GET /auth-callback", flow.Callback()) // the path of RedirectURI
+//	mux.Handle("/logout", flow.Logout())
+//
+// and protect pages with an Auth that reads the session cookie and starts a
+// login for visitors without one:
+//
+//	auth, err := fief.NewAuth(client,
+//		fief.WithExtractor(flow.Extractor()),
+//		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))
+//
+// Each login keeps its state, PKCE verifier, return-to path and expiry in
+// its own cookie, named after the state, sealed with AES-256-GCM (the cookie
+// name as associated data), HttpOnly, Secure, SameSite=Lax, limited to the
+// callback's path and to LoginFlowLifetime. Logins started in several tabs
+// of one browser therefore do not overwrite each other. The callback
+// accepts a flow once: it deletes the cookie and remembers consumed flows
+// in memory until they expire, so that a replayed callback is refused even
+// if its cookie was kept. That memory is per process; across instances,
+// Fief's single-use authorization codes still refuse a second exchange.
+//
+// The session cookie lives as long as the access token (expires_in); no
+// refresh token is used. When it expires the next page starts a login,
+// which Fief completes without a password while its own session lasts.
+// SameSite=Lax keeps the cookie off cross-site POST requests, but that is
+// no complete defence against cross-site request forgery: protect the
+// application's state-changing routes too, with http.CrossOriginProtection
+// for example.
+//
+// Return-to paths are accepted only as paths on the application (starting
+// with a single "/", ASCII, no backslash or control character): anything
+// else is replaced by DefaultReturnTo, so the flow never redirects off
+// site. Failures answer a small page with a fixed message, never error
+// details. A LoginFlow is safe for concurrent use.
+type LoginFlow struct {
+	client          *Client
+	redirectURI     string
+	callbackPath    string
+	scopes          []string
+	sessionCookie   string
+	flowPrefix      string
+	secure          bool
+	aead            cipher.AEAD
+	cache           UserInfoCache
+	afterLogout     string
+	defaultReturnTo string
+	errorPage       func(http.ResponseWriter, *http.Request, int, string)
+	logger          *slog.Logger
+	now             func() time.Time // time.Now; tests replace it
+	consumed        consumedSet
+}
+
+// NewLoginFlow returns a LoginFlow for client c. It checks the
+// configuration and makes no network request.
+func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
+	if c == nil {
+		return nil, errors.New("fief: NewLoginFlow: nil client")
+	}
+	redirect, err := url.Parse(cfg.RedirectURI)
+	if err != nil || (redirect.Scheme != "http" && redirect.Scheme != "https") || redirect.Host == "" ||
+		redirect.User != nil || redirect.Fragment != "" || redirect.Opaque != "" {
+		return nil, fmt.Errorf("fief: NewLoginFlow: RedirectURI %q is not an absolute http(s) URL without fragment", cfg.RedirectURI)
+	}
+	if redirect.Scheme == "http" && !cfg.InsecureCookies {
+		return nil, fmt.Errorf("fief: NewLoginFlow: RedirectURI %q is plain HTTP, where browsers drop Secure cookies: use https, or set InsecureCookies for local development", cfg.RedirectURI)
+	}
+	f := &LoginFlow{
+		client:          c,
+		redirectURI:     cfg.RedirectURI,
+		callbackPath:    redirect.EscapedPath(),
+		scopes:          slices.Clone(cfg.Scopes),
+		sessionCookie:   cfg.SessionCookie,
+		secure:          !cfg.InsecureCookies,
+		cache:           cfg.UserInfoCache,
+		afterLogout:     cfg.AfterLogout,
+		defaultReturnTo: cfg.DefaultReturnTo,
+		errorPage:       cfg.ErrorPage,
+		logger:          cfg.Logger,
+		now:             time.Now,
+	}
+	if f.callbackPath == "" {
+		f.callbackPath = "/"
+	}
+	if len(f.scopes) == 0 {
+		f.scopes = []string{"openid"}
+	}
+	if !slices.Contains(f.scopes, "openid") {
+		return nil, errors.New(`fief: NewLoginFlow: Scopes must contain "openid"`)
+	}
+	for _, s := range f.scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n") {
+			return nil, fmt.Errorf("fief: NewLoginFlow: invalid scope %q", s)
+		}
+	}
+	if f.sessionCookie == "" {
+		f.sessionCookie = defaultSessionCookie
+		if f.secure {
+			f.sessionCookie = hostPrefix + defaultSessionCookie
+		}
+	}
+	if !validCookieName(f.sessionCookie) {
+		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q is not a valid cookie name", f.sessionCookie)
+	}
+	if !f.secure && (strings.HasPrefix(f.sessionCookie, hostPrefix) || strings.HasPrefix(f.sessionCookie, securePrefix)) {
+		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q needs Secure cookies, but InsecureCookies is set", f.sessionCookie)
+	}
+	f.flowPrefix = flowCookieBase
+	if f.secure {
+		f.flowPrefix = securePrefix + flowCookieBase
+	}
+	key := cfg.CookieKey
+	if key == nil {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	} else if len(key) < 32 {
+		return nil, fmt.Errorf("fief: NewLoginFlow: CookieKey has %d bytes, want at least 32", len(key))
+	}
+	if f.aead, err = newFlowAEAD(key); err != nil {
+		return nil, err
+	}
+	if f.afterLogout == "" {
+		f.afterLogout = redirect.Scheme + "://" + redirect.Host + "/"
+	} else if u, err := url.Parse(f.afterLogout); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("fief: NewLoginFlow: AfterLogout %q is not an absolute http(s) URL", f.afterLogout)
+	}
+	if f.defaultReturnTo == "" {
+		f.defaultReturnTo = "/"
+	}
+	p, ok := cleanReturnTo(f.defaultReturnTo)
+	if !ok {
+		return nil, fmt.Errorf("fief: NewLoginFlow: DefaultReturnTo %q is not a path on the application", f.defaultReturnTo)
+	}
+	f.defaultReturnTo = p
+	if f.errorPage == nil {
+		f.errorPage = f.defaultErrorPage
+	}
+	f.consumed.max = maxConsumed
+	return f, nil
+}
+
+// newFlowAEAD derives the flow cookies' AES-256-GCM key from the
+// configured secret, bound to this purpose.
+func newFlowAEAD(secret []byte) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow cookie v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("fief: NewLoginFlow: deriving the cookie key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// validCookieName reports whether name is an RFC 6265 token.
+func validCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Login returns the handler that starts a login: it redirects the browser
+// (303) to Fief's authorization page with a new state and PKCE challenge,
+// and remembers, in the flow's cookie, where to send the user afterwards:
+// the return_to query parameter when it is a path on the application (e.g.
+// /login?return_to=/account), else DefaultReturnTo. It answers GET, HEAD
+// and POST. When Fief cannot be reached (its discovery document is needed
+// once) it answers 503 with the error page.
+func (f *LoginFlow) Login() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodPost:
+		default:
+			methodNotAllowed(w, "GET, HEAD, POST")
+			return
+		}
+		returnTo, ok := cleanReturnTo(r.URL.Query().Get("return_to"))
+		if !ok {
+			returnTo = f.defaultReturnTo
+		}
+		f.start(w, r, returnTo)
+	})
+}
+
+// RedirectToLogin returns an unauthorized handler for WithUnauthorizedHandler
+// that starts a login, like Login, for browsers navigating to a page: a GET
+// or HEAD request without a Sec-Fetch-Mode header or with
+// Sec-Fetch-Mode: navigate. The user comes back to the requested path and
+// query after login. Other requests (form posts, fetch and XHR calls,
+// images) get the middleware's default 401 answer: a redirect to another
+// site is of no use to them, and a POST body would be lost.
+func (f *LoginFlow) RedirectToLogin() ErrorHandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		mode := r.Header.Get("Sec-Fetch-Mode")
+		if (r.Method != http.MethodGet && r.Method != http.MethodHead) || (mode != "" && mode != "navigate") {
+			defaultUnauthorized(w, r, err)
+			return
+		}
+		returnTo, ok := cleanReturnTo(requestTarget(r))
+		if !ok {
+			returnTo = f.defaultReturnTo
+		}
+		f.start(w, r, returnTo)
+	}
+}
+
+// requestTarget returns the path and query the browser asked for. The raw
+// request target is preferred over r.URL, which http.StripPrefix shortens.
+func requestTarget(r *http.Request) string {
+	if strings.HasPrefix(r.RequestURI, "/") {
+		return r.RequestURI
+	}
+	return r.URL.RequestURI()
+}
+
+// flowState is what a flow cookie holds.
+type flowState struct {
+	State    string `json:"s"`
+	Verifier string `json:"v"`
+	ReturnTo string `json:"r"`
+	Expires  int64  `json:"e"` // Unix seconds
+}
+
+// start begins a login that returns to returnTo: it sets the flow cookie
+// and redirects to Fief.
+func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo string) {
+	noStore(w)
+	state, verifier := rand.Text(), GenerateCodeVerifier()
+	challenge, _ := CodeChallenge(verifier, "S256")
+	authURL, err := f.client.AuthURL(r.Context(), f.redirectURI, AuthURLOptions{
+		State:               state,
+		Scopes:              f.scopes,
+		CodeChallenge:       challenge,
+		CodeChallengeMethod: "S256",
+	})
+	if err != nil {
+		f.log(r.Context(), slog.LevelWarn, "fief: cannot start a login: Fief unavailable", err)
+		f.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)
+		return
+	}
+	name := f.flowCookieName(state)
+	value, err := f.seal(name, flowState{
+		State:    state,
+		Verifier: verifier,
+		ReturnTo: returnTo,
+		Expires:  f.now().Add(LoginFlowLifetime).Unix(),
+	})
+	if err != nil {
+		f.log(r.Context(), slog.LevelWarn, "fief: cannot start a login", err)
+		f.errorPage(w, r, http.StatusInternalServerError, msgInternal)
+		return
+	}
+	http.SetCookie(w, f.cookie(name, value, f.callbackPath, int(LoginFlowLifetime/time.Second)))
+	http.Redirect(w, r, authURL, http.StatusSeeOther)
+}
+
+// flowCookieName returns the name of the cookie of the flow with state:
+// a prefix and 64 bits of the state's SHA-256, so that flows do not share
+// cookies.
+func (f *LoginFlow) flowCookieName(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return f.flowPrefix + hex.EncodeToString(sum[:8])
+}
+
+// flowAD is the associated data of a flow cookie: its name, bound to this
+// purpose, so that a sealed value is valid under its own name only.
+func flowAD(name string) []byte { return []byte("fief-go login flow\x00" + name) }
+
+// seal encrypts and authenticates st for the cookie called name.
+func (f *LoginFlow) seal(name string, st flowState) (string, error) {
+	plain, err := json.Marshal(st)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, f.aead.NonceSize(), f.aead.NonceSize()+len(plain)+f.aead.Overhead())
+	_, _ = rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(nonce, nonce, plain, flowAD(name))), nil
+}
+
+// open decrypts and authenticates the value of the cookie called name.
+func (f *LoginFlow) open(name, value string) (*flowState, bool) {
+	if len(value) > maxFlowCookie {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(b) < f.aead.NonceSize()+f.aead.Overhead() {
+		return nil, false
+	}
+	n := f.aead.NonceSize()
+	plain, err := f.aead.Open(nil, b[:n], b[n:], flowAD(name))
+	if err != nil {
+		return nil, false
+	}
+	var st flowState
+	if err := json.Unmarshal(plain, &st); err != nil {
+		return nil, false
+	}
+	return &st, true
+}
+
+// Callback returns the handler of the redirect URI, where Fief sends the
+// browser back with an authorization code (or an error). It finds the
+// flow's cookie by the state parameter, deletes it, checks that the flow
+// is authentic, unexpired, not used before and of that state (compared in
+// constant time), exchanges the code with the PKCE verifier, validates the
+// access token, sets the session cookie (HttpOnly, Secure unless
+// InsecureCookies, SameSite=Lax, Path=/, Max-Age the token's expires_in),
+// stores the ID token's claims in the UserInfoCache if one is configured,
+// and redirects (303) to the flow's return-to path.
+//
+// Failures get the error page: 400 for an incomplete request, a missing,
+// forged, expired or replayed flow, an error reported by Fief (such as
+// access_denied) and a code Fief refuses; 502 when Fief cannot be reached.
+// It answers GET only.
+func (f *LoginFlow) Callback() http.Handler {
+	return http.HandlerFunc(f.callback)
+}
+
+func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
+	noStore(w)
+	// The callback's URL carries the code: keep it out of Referer headers.
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w, "GET")
+		return
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	state, code := single(q, "state"), single(q, "code")
+	var flow *flowState
+	if state != "" {
+		flow = f.takeFlow(w, r, state)
+	}
+	if q.Has("error") {
+		status, msg := fiefErrorMessage(single(q, "error"))
+		f.log(ctx, slog.LevelInfo, "fief: login failed: Fief reported an error", nil,
+			slog.String("fief_error", truncate(single(q, "error"), 64)))
+		f.errorPage(w, r, status, msg)
+		return
+	}
+	if state == "" || code == "" {
+		f.log(ctx, slog.LevelInfo, "fief: login failed: callback without code or state", nil)
+		f.errorPage(w, r, http.StatusBadRequest, msgIncomplete)
+		return
+	}
+	if flow == nil {
+		f.errorPage(w, r, http.StatusBadRequest, msgInvalidFlow)
+		return
+	}
+
+	tokens, claims, err := f.client.AuthCallback(ctx, code, f.redirectURI, flow.Verifier)
+	if err != nil {
+		f.exchangeFailed(w, r, err)
+		return
+	}
+	// The token goes into the cookie the middleware reads: make sure the
+	// middleware will accept it, rather than send the user round in circles.
+	info, err := f.client.ValidateAccessToken(ctx, tokens.AccessToken)
+	if err != nil {
+		f.exchangeFailed(w, r, err)
+		return
+	}
+	maxAge := tokens.ExpiresIn
+	if maxAge <= 0 {
+		maxAge = int64(info.Expiry.Sub(f.now()) / time.Second)
+	}
+	if maxAge <= 0 {
+		f.exchangeFailed(w, r, fmt.Errorf("%w: the new access token has expired", ErrAccessTokenExpired))
+		return
+	}
+	if len(f.sessionCookie)+len(tokens.AccessToken) > maxCookieBytes {
+		// Browsers drop such a cookie, and the user would be sent round in
+		// circles.
+		f.log(ctx, slog.LevelWarn, "fief: login failed: the access token is too large for a cookie", nil,
+			slog.Int("bytes", len(tokens.AccessToken)))
+		f.errorPage(w, r, http.StatusBadGateway, msgRefused)
+		return
+	}
+	if f.cache != nil {
+		if strings.EqualFold(claims.Sub(), info.UserID) {
+			if err := f.cache.Set(ctx, info.UserID, claims); err != nil {
+				f.log(ctx, slog.LevelWarn, "fief: user info cache write failed at login", err)
+			}
+		} else {
+			f.log(ctx, slog.LevelWarn, "fief: ID token and access token name different users; claims not cached", nil)
+		}
+	}
+	http.SetCookie(w, f.cookie(f.sessionCookie, tokens.AccessToken, "/", int(maxAge)))
+	returnTo, ok := cleanReturnTo(flow.ReturnTo)
+	if !ok {
+		returnTo = f.defaultReturnTo
+	}
+	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// takeFlow returns the flow of state from its cookie, which it deletes,
+// and marks the flow consumed. It returns nil if the cookie is missing or
+// not authentic, or if the flow expired, is of another state or was
+// consumed before.
+func (f *LoginFlow) takeFlow(w http.ResponseWriter, r *http.Request, state string) *flowState {
+	ctx := r.Context()
+	name := f.flowCookieName(state)
+	cookies := r.CookiesNamed(name)
+	if len(cookies) == 0 {
+		f.log(ctx, slog.LevelInfo, "fief: login failed: no cookie for this state (unknown or forged state, expired cookie, or a callback already used)", nil,
+			f.pathMismatch(r)...)
+		return nil
+	}
+	http.SetCookie(w, f.cookie(name, "", f.callbackPath, -1))
+	var flow *flowState
+	for _, c := range cookies[:min(len(cookies), maxFlowCandidates)] {
+		st, ok := f.open(name, c.Value)
+		if ok && subtle.ConstantTimeCompare([]byte(st.State), []byte(state)) == 1 {
+			flow = st
+			break
+		}
+	}
+	now := f.now()
+	switch {
+	case flow == nil:
+		f.log(ctx, slog.LevelInfo, "fief: login failed: flow cookie forged or tampered with", nil)
+		return nil
+	case !now.Before(time.Unix(flow.Expires, 0)):
+		f.log(ctx, slog.LevelInfo, "fief: login failed: flow expired", nil)
+		return nil
+	case !f.consumed.add(sha256.Sum256([]byte(state)), now, now.Add(LoginFlowLifetime)):
+		f.log(ctx, slog.LevelInfo, "fief: login failed: flow replayed", nil)
+		return nil
+	}
+	return flow
+}
+
+// pathMismatch returns a log attribute when the callback is served at
+// another path than RedirectURI's, where the flow cookies are not sent.
+func (f *LoginFlow) pathMismatch(r *http.Request) []slog.Attr {
+	if p := r.URL.EscapedPath(); p != f.callbackPath && !strings.HasPrefix(r.RequestURI, f.callbackPath) {
+		return []slog.Attr{slog.String("hint", "the callback is mounted at "+p+" but RedirectURI's path is "+f.callbackPath)}
+	}
+	return nil
+}
+
+// exchangeFailed answers a failed code exchange or token validation.
+func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var re *RequestError
+	switch {
+	case errors.Is(err, ErrDiscovery), errors.As(err, &re) && (re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests):
+		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief unavailable", err)
+		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
+	case re != nil && oauthError(re.Body) == "invalid_client":
+		// The application's client ID or secret is wrong: not the user's
+		// doing, and retrying will not help until the operators fix it.
+		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief refused the client credentials", err)
+		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
+	case re != nil:
+		// Typically a code already used or expired: a reloaded page.
+		f.log(r.Context(), slog.LevelInfo, "fief: login failed: Fief refused the code", err)
+		f.errorPage(w, r, http.StatusBadRequest, msgRefused)
+	case errors.Is(err, ErrIDTokenInvalid), errors.Is(err, ErrAccessTokenInvalid), errors.Is(err, ErrAccessTokenExpired):
+		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief's tokens were refused", err)
+		f.errorPage(w, r, http.StatusBadGateway, msgRefused)
+	default:
+		if r.Context().Err() == nil {
+			f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief unavailable", err)
+		}
+		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
+	}
+}
+
+// oauthError returns the error code of a token endpoint's error body
+// ({"error":"invalid_grant"}), or "".
+func oauthError(body string) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(body), &e)
+	return e.Error
+}
+
+// Logout returns the handler that logs the user out: it deletes the
+// session cookie, removes the user's entry from the UserInfoCache (when one
+// is configured and the cookie held a valid token) and redirects (303) to
+// Fief's logout page, which ends the Fief session and sends the browser to
+// AfterLogout. It answers GET and POST. Fief does not revoke access tokens:
+// a copy of the token stays valid until it expires.
+func (f *LoginFlow) Logout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			methodNotAllowed(w, "GET, POST")
+			return
+		}
+		noStore(w)
+		if f.cache != nil {
+			if token, err := f.Extractor().Extract(r); err == nil && token != "" {
+				if info, err := f.client.ValidateAccessToken(r.Context(), token); err == nil {
+					if err := f.cache.Delete(r.Context(), info.UserID); err != nil {
+						f.log(r.Context(), slog.LevelWarn, "fief: user info cache delete failed at logout", err)
+					}
+				}
+			}
+		}
+		http.SetCookie(w, f.cookie(f.sessionCookie, "", "/", -1))
+		http.Redirect(w, r, f.client.LogoutURL(f.afterLogout), http.StatusSeeOther)
+	})
+}
+
+// Extractor returns the Extractor of the session cookie, for WithExtractor.
+func (f *LoginFlow) Extractor() Extractor { return CookieToken(f.sessionCookie) }
+
+// cookie returns a cookie of the flow: HttpOnly, SameSite=Lax (sent on the
+// top-level navigation back from Fief), Secure unless InsecureCookies. A
+// negative maxAge deletes it.
+func (f *LoginFlow) cookie(name, value, path string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     path,
+		MaxAge:   maxAge,
+		Secure:   f.secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// cleanReturnTo returns s in canonical form if it is a path on the
+// application: it starts with exactly one "/", is ASCII without control
+// characters, backslashes or a scheme or host, also once unescaped, and
+// fits in maxReturnTo bytes.
+func cleanReturnTo(s string) (string, bool) {
+	if s == "" || len(s) > maxReturnTo || s[0] != '/' || strings.HasPrefix(s, "//") {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			return "", false
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	// Once unescaped, the path must be as harmless, for handlers that
+	// redirect to it.
+	p := u.Path
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsFunc(p, func(c rune) bool {
+		return c < 0x20 || c == 0x7f || c == '\\'
+	}) {
+		return "", false
+	}
+	out := u.EscapedPath()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") {
+		return "", false
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		out += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		out += "#" + u.EscapedFragment()
+	}
+	return out, true
+}
+
+// single returns the value of parameter k when it is given once, else "".
+func single(q url.Values, k string) string {
+	if v := q[k]; len(v) == 1 {
+		return v[0]
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// The messages of the error page: fixed text, never request data.
+const (
+	msgIncomplete  = "The login response is incomplete. Please log in again."
+	msgInvalidFlow = "This login attempt is invalid, has expired or was already completed. Please log in again."
+	msgRefused     = "The login could not be completed. Please log in again."
+	msgUnavailable = "Login is temporarily unavailable. Please try again in a few minutes."
+	msgInternal    = "Login failed because of an error in the application. Please try again."
+	msgDenied      = "The login was cancelled or access was denied."
+	msgLoginNeeded = "You need to log in to continue. Please log in again."
+	msgFiefRefused = "The authentication server refused this application's login request. Please contact the site's administrators."
+	msgFiefError   = "The authentication server could not log you in. Please try again."
+)
+
+// fiefErrorMessage returns the status and message of the error page for an
+// error code Fief sent to the callback.
+func fiefErrorMessage(code string) (int, string) {
+	switch code {
+	case "access_denied":
+		return http.StatusBadRequest, msgDenied
+	case "login_required", "interaction_required", "consent_required", "account_selection_required":
+		return http.StatusBadRequest, msgLoginNeeded
+	case "invalid_request", "invalid_client", "invalid_scope", "unauthorized_client", "unsupported_response_type",
+		"request_not_supported", "request_uri_not_supported", "invalid_request_uri", "invalid_request_object",
+		"registration_not_supported":
+		return http.StatusBadRequest, msgFiefRefused
+	case "server_error", "temporarily_unavailable":
+		return http.StatusBadGateway, msgUnavailable
+	}
+	return http.StatusBadRequest, msgFiefError
+}
+
+var errorPageTemplate = template.Must(template.New("").Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Login failed</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5}</style>
+</head>
+<body>
+<h1>Login failed</h1>
+<p id="fief-login-error" role="alert">{{.Message}}</p>
+<p><a href="{{.Home}}">Back to the application</a></p>
+</body>
+</html>
+`))
+
+// defaultErrorPage is the built-in error page.
+func (f *LoginFlow) defaultErrorPage(w http.ResponseWriter, _ *http.Request, status int, message string) {
+	var buf bytes.Buffer
+	_ = errorPageTemplate.Execute(&buf, struct{ Message, Home string }{message, f.defaultReturnTo})
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	noStore(w)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+func methodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+}
+
+// log records a login failure when a logger is configured.
+func (f *LoginFlow) log(ctx context.Context, level slog.Level, msg string, err error, attrs ...slog.Attr) {
+	if f.logger == nil || !f.logger.Enabled(ctx, level) {
+		return
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	f.logger.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// consumedSet remembers the flows the callback accepted, by the SHA-256 of
+// their state, until they expire. It is bounded: beyond max entries the
+// oldest are forgotten early. Entries are added with expiries in
+// increasing order (the time of consumption plus the flow lifetime), so
+// the queue is also in expiry order.
+type consumedSet struct {
+	mu    sync.Mutex
+	max   int
+	seen  map[[32]byte]time.Time
+	queue []consumedEntry
+	head  int
+}
+
+type consumedEntry struct {
+	key     [32]byte
+	expires time.Time
+}
+
+// add records key until expires and reports whether it was new.
+func (s *consumedSet) add(key [32]byte, now, expires time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.seen[key]; ok && now.Before(exp) {
+		return false
+	}
+	if s.seen == nil {
+		s.seen = make(map[[32]byte]time.Time)
+	}
+	for s.head < len(s.queue) {
+		e := s.queue[s.head]
+		if now.Before(e.expires) && len(s.seen) < s.max {
+			break
+		}
+		if s.seen[e.key].Equal(e.expires) {
+			delete(s.seen, e.key)
+		}
+		s.queue[s.head] = consumedEntry{}
+		s.head++
+	}
+	if s.head > len(s.queue)/2 {
+		s.queue = append(s.queue[:0], s.queue[s.head:]...)
+		s.head = 0
+	}
+	s.seen[key] = expires
+	s.queue = append(s.queue, consumedEntry{key, expires})
+	return true
+}
