@@ -420,7 +420,7 @@ func TestRedisDown(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), "rediscache: "+c.op+": ") {
 			t.Errorf("%s with Redis down = %v, want an error", c.op, err)
 		}
-		if d := time.Since(start); d > rediscache.DefaultTimeout+500*time.Millisecond {
+		if d := time.Since(start); d > rediscache.DefaultTimeout+5*time.Second { // hang guard
 			t.Errorf("%s with Redis down took %v", c.op, d)
 		}
 	}
@@ -489,21 +489,18 @@ func TestCallsAreBounded(t *testing.T) {
 				if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "within 50ms") {
 					t.Errorf("%s: err = %v, want the cache's deadline", op, err)
 				}
-				if d < timeout || d > timeout+300*time.Millisecond {
+				// Timers never fire early; the upper bound only guards hangs.
+				if d < timeout || d > timeout+5*time.Second {
 					t.Errorf("%s took %v with a %v timeout", op, d, timeout)
 				}
 
 				// The caller's shorter deadline wins.
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-				start = time.Now()
 				err = fn(ctx)
-				d = time.Since(start)
 				cancel()
+				// The error names the deadline that fired: the context's.
 				if !errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "within") {
 					t.Errorf("%s with a 10ms context: err = %v, want the context's deadline", op, err)
-				}
-				if d > timeout {
-					t.Errorf("%s with a 10ms context took %v", op, d)
 				}
 
 				// A canceled context: no call.
@@ -526,10 +523,11 @@ func TestNoTimeout(t *testing.T) {
 	cache := rediscache.New(rdb, rediscache.WithTimeout(0))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*rediscache.DefaultTimeout)
 	defer cancel()
-	start := time.Now()
 	_, _, err := cache.Get(ctx, "u")
-	if d := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || d < 2*rediscache.DefaultTimeout {
-		t.Errorf("Get = %v after %v; want the context's deadline after %v", err, d, 2*rediscache.DefaultTimeout)
+	// Had the default timeout applied, Get would have returned before the
+	// context's deadline.
+	if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() == nil {
+		t.Errorf("Get = %v (context: %v); want the context's deadline", err, ctx.Err())
 	}
 }
 

@@ -1,47 +1,49 @@
 package main
 
-// The demo application: examples/webapp-cache (a browser app whose access
-// token lives in a cookie) plus examples/api's route under /api (an API
-// that takes the token in the Authorization header), on one server.
+// The demo application: a browser app that logs its users in through
+// fief.LoginFlow (the session's access token in a cookie, the user's info
+// cached at login), plus examples/api's route under /api (an API that takes
+// the token in the Authorization header), on one server.
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/fief-go/fief"
 )
 
-const (
-	// sessionCookie holds the access token.
-	sessionCookie = "user_session"
-	// loginCookie holds the state and the PKCE verifier of a login in
-	// progress, for /auth-callback only.
-	loginCookie   = "login_state"
-	loginLifetime = 10 * time.Minute // Fief's authorization codes live as long
-)
-
-type app struct {
-	client *fief.Client
-	cache  fief.UserInfoCache
-	logger *slog.Logger
-}
-
-// newApp returns the application's handler.
-func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
+// newApp returns the application's handler for browsers reaching it at
+// appURL (http://127.0.0.1:port, no trailing slash), where
+// <appURL>/auth-callback is an allowed redirect URI of the Fief client.
+func newApp(client *fief.Client, appURL string, logger *slog.Logger) (http.Handler, error) {
 	// One process: an in-memory cache. Several instances behind a load
-	// balancer need a shared one (on Redis, say).
-	a := &app{client: client, cache: fief.NewMemoryCache(10_000, 5*time.Minute), logger: logger}
+	// balancer need a shared one (package rediscache), and the same
+	// LoginFlowConfig.CookieKey.
+	cache := fief.NewMemoryCache(10_000, 5*time.Minute)
+	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
+		RedirectURI: appURL + "/auth-callback",
+		// The login stores the ID token's claims here, and logout removes
+		// them.
+		UserInfoCache: cache,
+		// The demo serves plain HTTP on 127.0.0.1, where browsers drop
+		// Secure cookies. Over HTTPS, leave this false: the cookies are then
+		// Secure, and the session cookie is __Host-fief_app_session.
+		InsecureCookies: true,
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The web pages: the middleware reads the session cookie the flow sets
+	// and, for a browser without a valid one, starts a login that comes
+	// back to the page it asked for.
 	web, err := fief.NewAuth(client,
-		fief.WithExtractor(fief.CookieToken(sessionCookie)),
-		fief.WithUserInfoCache(a.cache),
-		fief.WithUnauthorizedHandler(a.login),
+		fief.WithExtractor(flow.Extractor()),
+		fief.WithUserInfoCache(cache),
+		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
 		fief.WithLogger(logger),
 	)
 	if err != nil {
@@ -54,13 +56,21 @@ func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	a := &app{logger: logger}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.home)
-	mux.HandleFunc("GET /auth-callback", a.callback)
+	mux.Handle("GET /login", flow.Login())
+	mux.Handle("GET /auth-callback", flow.Callback()) // the path of RedirectURI
+	mux.Handle("POST /logout", flow.Logout())
 	mux.Handle("GET /protected", web.CurrentUser()(http.HandlerFunc(a.protected)))
-	mux.HandleFunc("GET /logout", a.logout)
 	mux.Handle("GET /api/user", api.Authenticated()(http.HandlerFunc(apiUser)))
-	return mux, nil
+	// The session cookie is SameSite=Lax, which is no complete defence
+	// against cross-site requests: refuse cross-origin POSTs (the logout).
+	return http.NewCrossOriginProtection().Handler(mux), nil
+}
+
+type app struct {
+	logger *slog.Logger
 }
 
 // apiUser answers the access-token info: user ID, scopes, ACR, permissions
@@ -71,105 +81,18 @@ func apiUser(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(info)
 }
 
-// login sends the browser to Fief's login page. It is the middleware's
-// unauthorized handler: requests without a valid session cookie land here.
-// A random state and a PKCE verifier, kept in a short-lived cookie, bind the
-// code that comes back to this browser.
-func (a *app) login(w http.ResponseWriter, r *http.Request, _ error) {
-	state, verifier := rand.Text(), fief.GenerateCodeVerifier()
-	challenge, _ := fief.CodeChallenge(verifier, "S256")
-	authURL, err := a.client.AuthURL(r.Context(), callbackURL(r), fief.AuthURLOptions{
-		State:               state,
-		Scopes:              []string{"openid"},
-		CodeChallenge:       challenge,
-		CodeChallengeMethod: "S256",
-	})
-	if err != nil {
-		a.logger.ErrorContext(r.Context(), "cannot build Fief's login URL", "error", err)
-		http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	http.SetCookie(w, cookie(r, loginCookie, state+"."+verifier, "/auth-callback", int(loginLifetime/time.Second)))
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, authURL, http.StatusTemporaryRedirect)
-}
-
-// callback finishes the login: it checks the state, exchanges the code for
-// tokens, keeps the access token in the session cookie and the user's claims
-// in the cache.
-func (a *app) callback(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	http.SetCookie(w, cookie(r, loginCookie, "", "/auth-callback", -1)) // single use
-	q := r.URL.Query()
-	verifier, ok := loginVerifier(r, q.Get("state"))
-	if !ok {
-		http.Error(w, "Invalid or expired login attempt. Please log in again.", http.StatusBadRequest)
-		return
-	}
-	code := q.Get("code")
-	if code == "" { // Fief sends error=... instead, e.g. when the user declines
-		http.Error(w, "Login failed.", http.StatusBadRequest)
-		return
-	}
-	tokens, userInfo, err := a.client.AuthCallback(r.Context(), code, callbackURL(r), verifier)
-	if err != nil {
-		a.loginFailed(w, r, err)
-		return
-	}
-	// Key the claims as CurrentUser reads them: by the access token's user
-	// ID. Validating the token here (offline) also makes sure the middleware
-	// will accept it.
-	info, err := a.client.ValidateAccessToken(r.Context(), tokens.AccessToken)
-	if err != nil {
-		a.loginFailed(w, r, err)
-		return
-	}
-	if err := a.cache.Set(r.Context(), info.UserID, userInfo); err != nil {
-		// Not fatal: CurrentUser will ask Fief.
-		a.logger.WarnContext(r.Context(), "cannot cache the user's info", "error", err)
-	}
-	http.SetCookie(w, cookie(r, sessionCookie, tokens.AccessToken, "/", int(tokens.ExpiresIn)))
-	http.Redirect(w, r, "/protected", http.StatusSeeOther)
-}
-
-// loginVerifier returns the PKCE verifier of the login in progress if state
-// is its state.
-func loginVerifier(r *http.Request, state string) (verifier string, ok bool) {
-	c, err := r.Cookie(loginCookie)
-	if err != nil || state == "" {
-		return "", false
-	}
-	want, verifier, _ := strings.Cut(c.Value, ".")
-	if subtle.ConstantTimeCompare([]byte(state), []byte(want)) != 1 || verifier == "" {
-		return "", false
-	}
-	return verifier, true
-}
-
-// loginFailed answers a failed code exchange without revealing why; the log
-// says.
-func (a *app) loginFailed(w http.ResponseWriter, r *http.Request, err error) {
-	a.logger.WarnContext(r.Context(), "login failed", "error", err)
-	var re *fief.RequestError
-	if errors.As(err, &re) && re.StatusCode < http.StatusInternalServerError {
-		// Typically an expired or already used code (a reloaded page).
-		http.Error(w, "Login failed. Please log in again.", http.StatusBadRequest)
-		return
-	}
-	http.Error(w, "Login is unavailable. Please try again later.", http.StatusBadGateway)
-}
-
 var pages = template.Must(template.New("").Parse(`
 {{define "home"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Fief web app</title></head>
+<html lang="en"><head><meta charset="utf-8"><title>fief-go demo</title></head>
 <body><h1>fief-go demo</h1>
 <ul><li><a href="/protected">Protected page</a> (logs you in with Fief)</li>
-<li><code>GET /api/user</code> with <code>Authorization: Bearer &lt;access token&gt;</code></li>
-<li><a href="/logout">Log out</a></li></ul></body></html>
+<li><code>GET /api/user</code> with <code>Authorization: Bearer &lt;access token&gt;</code></li></ul>
+<form method="post" action="/logout"><button type="submit">Log out</button></form></body></html>
 {{end}}
 {{define "protected"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Protected page</title></head>
-<body><h1>Hello {{.}}</h1><p>You are authenticated.</p><p><a href="/logout">Log out</a></p></body></html>
+<body><h1>Hello {{.}}</h1><p>You are authenticated.</p>
+<form method="post" action="/logout"><button type="submit">Log out</button></form></body></html>
 {{end}}`))
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) { a.render(w, r, "home", nil) }
@@ -188,41 +111,3 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, page string, data a
 		a.logger.ErrorContext(r.Context(), "cannot render page", "page", page, "error", err)
 	}
 }
-
-// logout forgets the access token and sends the browser to Fief's logout
-// page, which ends the Fief session and comes back to the home page. Fief
-// does not revoke access tokens: one copied elsewhere stays valid until it
-// expires.
-func (a *app) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, cookie(r, sessionCookie, "", "/", -1))
-	http.Redirect(w, r, a.client.LogoutURL(baseURL(r)+"/"), http.StatusSeeOther)
-}
-
-// cookie returns a cookie of the application: HttpOnly, SameSite=Lax (sent
-// on the top-level navigation back from Fief) and Secure over HTTPS. A
-// negative maxAge deletes it.
-func cookie(r *http.Request, name, value, path string, maxAge int) *http.Cookie {
-	return &http.Cookie{
-		Name:     name,
-		Value:    value,
-		Path:     path,
-		MaxAge:   maxAge,
-		HttpOnly: true,
-		Secure:   r.TLS != nil,
-		SameSite: http.SameSiteLaxMode,
-	}
-}
-
-// baseURL returns the URL the browser reached the application at. Behind a
-// proxy that terminates TLS, use your configured public URL instead: r.TLS
-// is then nil and r.Host may be an internal name.
-func baseURL(r *http.Request) string {
-	if r.TLS != nil {
-		return "https://" + r.Host
-	}
-	return "http://" + r.Host
-}
-
-// callbackURL returns the redirect URI. Fief sends codes only to the
-// redirect URIs allowed on the client, exactly as written there.
-func callbackURL(r *http.Request) string { return baseURL(r) + "/auth-callback" }

@@ -6,12 +6,20 @@
 // accepts the same access token, and the user logs out. It exits with status
 // 0 when every step goes as expected, 1 otherwise.
 //
+// The web app is the library's, not hand-written: fief.LoginFlow does the
+// login (state and PKCE in a sealed cookie), the callback (the code exchange,
+// the session cookie, the user's info cached from the ID token) and the
+// logout; fief.NewAuth's CurrentUser protects the page and starts a login
+// for browsers without a session. The API is fief.NewAuth's Authenticated,
+// reading the token from the Authorization header.
+//
 //	go run ./examples/demo [-serve] [-addr 127.0.0.1:0]
 //
 // With -serve it keeps serving after the walkthrough, for you to try it in a
 // browser. With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it
 // uses that Fief instead; its login page needs a human, so the demo then
-// prints the URL to open and serves until interrupted.
+// prints the URL to open and serves until interrupted. The demo serves plain
+// HTTP, so its cookies are not Secure: it is for local use only.
 package main
 
 import (
@@ -25,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -53,15 +62,16 @@ func run(ctx context.Context, out io.Writer, addr, fiefAddr string, keepServing 
 	}
 	defer f.Close()
 
-	app, err := newApp(f.Client, slog.New(slog.NewTextHandler(os.Stderr, nil)))
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	appURL := "http://" + ln.Addr().String()
+	defer ln.Close()
+	appURL := "http://" + browserAddr(ln.Addr().(*net.TCPAddr))
+	app, err := newApp(f.Client, appURL, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if err != nil {
+		return err
+	}
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	served := make(chan error, 1)
@@ -91,6 +101,16 @@ func run(ctx context.Context, out io.Writer, addr, fiefAddr string, keepServing 
 		appURL, devfief.DemoEmail, devfief.DemoPassword)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	return <-served
+}
+
+// browserAddr returns the host:port browsers reach a listener on: a
+// listener on all interfaces (-addr :8000) is reached on 127.0.0.1.
+func browserAddr(a *net.TCPAddr) string {
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
 }
 
 // serve runs an HTTP server for h on ln until ctx is done, then shuts it

@@ -4,38 +4,42 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fief-go/fief/examples/internal/devfief"
+	"github.com/fief-go/fief/fieftest"
 )
 
 func TestWalkthrough(t *testing.T) {
 	f := embedded(t)
-	app, err := newApp(f.Client, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(app)
-	t.Cleanup(ts.Close)
+	appURL := serveApp(t, f, nil)
 
 	var out bytes.Buffer
-	if err := walkthrough(t.Context(), &out, ts.URL, f); err != nil {
+	if err := walkthrough(t.Context(), &out, appURL, f); err != nil {
 		t.Fatalf("%v; output:\n%s", err, &out)
 	}
 	for _, want := range []string{
-		"1. GET /api/user without a token\n   401 Unauthorized",
-		"2. GET /protected in a browser without a session\n   307 Temporary Redirect to Fief's login page",
+		"1. GET /api/user without a token\n   401 Unauthorized, WWW-Authenticate: Bearer",
+		"2. GET /protected in a browser without a session\n   303 See Other to Fief's login page",
+		"in cookie\n     fief_flow_",
+		"(Path=/auth-callback; HttpOnly; SameSite=Lax; Max-Age=600)",
 		"3. Log in on Fief's login form as anne@bretagne.duchy",
 		"4. GET /auth-callback",
-		"(HttpOnly; SameSite=Lax; Max-Age=86400)",
+		"303 See Other back to /protected",
+		"cookie fief_app_session (Path=/; HttpOnly; SameSite=Lax; Max-Age=86400)",
 		`5. GET /protected with the session cookie` + "\n" + `   200 OK: "Hello anne@bretagne.duchy"`,
 		"6. GET /api/user with Authorization: Bearer <the same access token>\n   200 OK: {\"id\":\"" + f.User.ID + `"`,
-		"7. GET /logout\n   303 See Other to Fief's logout",
+		"7. POST /logout (the page's Log out button)\n   303 See Other to Fief's logout",
+		"Fief ends its session: 302 Found back to " + appURL + "/",
+		"GET /protected again: 303 See Other to Fief's login page",
+		"200 OK after 1 call to Fief's userinfo endpoint",
 		"All 7 steps went as expected.",
 	} {
 		if !strings.Contains(out.String(), want) {
@@ -49,47 +53,123 @@ func TestWalkthrough(t *testing.T) {
 
 func TestWalkthroughReportsDeviations(t *testing.T) {
 	f := embedded(t)
-	app, err := newApp(f.Client, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tests := []struct {
 		name    string
-		app     http.Handler
+		wrap    func(app http.Handler) http.Handler
 		wantErr string
 	}{
-		{"not the demo app", http.NotFoundHandler(), "step 1 (GET /api/user without a token): got 404 Not Found, want 401"},
-		{"unprotected API", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/api/user" {
-				return
-			}
-			app.ServeHTTP(w, r)
-		}), "step 1 "},
-		{"no session cookie", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/auth-callback" {
-				http.Redirect(w, r, "/protected", http.StatusSeeOther)
-				return
-			}
-			app.ServeHTTP(w, r)
-		}), "step 4 "},
-		{"logout keeps the session", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/logout" {
-				http.Redirect(w, r, f.Client.LogoutURL("http://"+r.Host+"/"), http.StatusSeeOther)
-				return
-			}
-			app.ServeHTTP(w, r)
-		}), "step 7 (GET /logout): the session cookie is not deleted"},
+		{"not the demo app", func(http.Handler) http.Handler { return http.NotFoundHandler() },
+			"step 1 (GET /api/user without a token): got 404 Not Found, want 401"},
+		{"unprotected API", func(app http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/api/user" {
+					return
+				}
+				app.ServeHTTP(w, r)
+			})
+		}, "step 1 (GET /api/user without a token): got 200 OK, want 401"},
+		{"login redirect without the flow cookie", func(app http.Handler) http.Handler {
+			return dropCookies(app, "/protected", flowCookiePrefix)
+		}, "step 2 (GET /protected in a browser without a session): no HttpOnly, SameSite=Lax fief_flow_* cookie"},
+		{"callback without the session cookie", func(app http.Handler) http.Handler {
+			return dropCookies(app, "/auth-callback", sessionCookie)
+		}, "step 4 (GET /auth-callback: LoginFlow.Callback checks the state and exchanges the code for tokens): no HttpOnly, SameSite=Lax fief_app_session cookie"},
+		{"callback keeps the flow cookie", func(app http.Handler) http.Handler {
+			return dropCookies(app, "/auth-callback", flowCookiePrefix)
+		}, "step 4 (GET /auth-callback: LoginFlow.Callback checks the state and exchanges the code for tokens): the flow cookie fief_flow_"},
+		{"user info not cached", func(app http.Handler) http.Handler {
+			// Before each page, a logout in the background empties the
+			// cache (and only that: its answer is dropped).
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/protected" {
+					logout := r.Clone(r.Context())
+					logout.Method, logout.URL.Path, logout.RequestURI = http.MethodPost, "/logout", ""
+					logout.Header.Del("Sec-Fetch-Mode")
+					app.ServeHTTP(httptest.NewRecorder(), logout)
+				}
+				app.ServeHTTP(w, r)
+			})
+		}, "step 5 (GET /protected with the session cookie): 1 calls to Fief's userinfo endpoint, want 0"},
+		{"API ignores the token", func(app http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				r.Header.Del("Authorization")
+				app.ServeHTTP(w, r)
+			})
+		}, "step 6 (GET /api/user with Authorization: Bearer <the same access token>): got 401 Unauthorized"},
+		{"logout answers GET only", func(app http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/logout" && r.Method != http.MethodGet {
+					http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+					return
+				}
+				app.ServeHTTP(w, r)
+			})
+		}, "step 7 (POST /logout (the page's Log out button)): got 405 Method Not Allowed"},
+		{"logout keeps the session", func(app http.Handler) http.Handler {
+			return dropCookies(app, "/logout", sessionCookie)
+		}, "step 7 (POST /logout (the page's Log out button)): the session cookie is not deleted"},
+		{"logout keeps the cached user info", func(app http.Handler) http.Handler {
+			// The flow's Logout does not see the token, so cannot tell
+			// whose entry to remove.
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/logout" {
+					r.Header.Del("Cookie")
+				}
+				app.ServeHTTP(w, r)
+			})
+		}, "step 7 (POST /logout (the page's Log out button)): GET /protected with a copy of the old token: 0 calls to Fief's userinfo endpoint, want 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := httptest.NewServer(tt.app)
-			defer ts.Close()
+			appURL := serveApp(t, f, tt.wrap)
 			var out bytes.Buffer
-			err := walkthrough(t.Context(), &out, ts.URL, f)
+			err := walkthrough(t.Context(), &out, appURL, f)
 			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
-				t.Errorf("error %v, want %q...; output:\n%s", err, tt.wantErr, &out)
+				t.Errorf("error %v,\nwant %q...; output:\n%s", err, tt.wantErr, &out)
 			}
 		})
+	}
+}
+
+// A cross-site form cannot log the user out: http.CrossOriginProtection
+// refuses it before LoginFlow's Logout sees it.
+func TestCrossSiteLogoutRefused(t *testing.T) {
+	f := embedded(t)
+	appURL := serveApp(t, f, nil)
+	token := f.Server.AccessToken(f.User.ID)
+	for site, want := range map[string]int{"cross-site": http.StatusForbidden, "same-origin": http.StatusSeeOther} {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, appURL+"/logout", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Sec-Fetch-Site", site)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
+		resp, err := noRedirects.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s POST /logout: %s, want %d", site, resp.Status, want)
+		}
+	}
+}
+
+func TestBrowserAddr(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:8000": "127.0.0.1:8000",
+		"0.0.0.0:8000":   "127.0.0.1:8000",
+		"[::]:8000":      "127.0.0.1:8000",
+		"[::1]:8000":     "[::1]:8000",
+		":8000":          "127.0.0.1:8000",
+	} {
+		a, err := net.ResolveTCPAddr("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := browserAddr(a); got != want {
+			t.Errorf("browserAddr(%s) = %s, want %s", addr, got, want)
+		}
 	}
 }
 
@@ -117,19 +197,13 @@ func TestRun(t *testing.T) {
 		go func() { done <- run(ctx, out, "127.0.0.1:0", "", true) }()
 
 		// After the walkthrough the app keeps serving until ctx is done.
-		timeout := time.After(10 * time.Second)
-		for !strings.Contains(out.String(), "Press Ctrl-C to stop.") {
-			select {
-			case err := <-done:
-				t.Fatalf("run returned %v; output:\n%s", err, out)
-			case <-timeout:
-				t.Fatalf("not serving; output:\n%s", out)
-			case <-time.After(10 * time.Millisecond):
-			}
+		waitFor(t, out, "Press Ctrl-C to stop.", done)
+		if !strings.Contains(out.String(), "All 7 steps went as expected.") ||
+			!strings.Contains(out.String(), "log in as "+devfief.DemoEmail+" / "+devfief.DemoPassword) {
+			t.Errorf("output:\n%s", out)
 		}
-		_, appURL, _ := strings.Cut(out.String(), "App:       ")
-		appURL, _, _ = strings.Cut(appURL, "\n")
-		resp, err := http.Get(appURL + "/")
+		appURL := appURLIn(out.String())
+		resp, err := noRedirects.Get(appURL + "/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,16 +211,48 @@ func TestRun(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s/: %s", appURL, resp.Status)
 		}
+		stop(t, cancel, done)
+	})
 
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
+	t.Run("real Fief", func(t *testing.T) {
+		// A Fief named by the environment: no scripted walkthrough, the
+		// app serves for a human to log in.
+		srv := fieftest.NewTB(t)
+		t.Setenv("FIEF_BASE_URL", srv.URL)
+		t.Setenv("FIEF_CLIENT_ID", srv.ClientID)
+		t.Setenv("FIEF_CLIENT_SECRET", srv.ClientSecret)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		out := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, out, "127.0.0.1:0", "", false) }()
+
+		waitFor(t, out, "Press Ctrl-C to stop.", done)
+		appURL := appURLIn(out.String())
+		for _, want := range []string{
+			"Fief:      " + srv.URL + " (from FIEF_BASE_URL)",
+			"Allow the redirect URI " + appURL + "/auth-callback on your Fief client",
+			"open " + appURL + "/protected in your browser",
+		} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("run did not return after its context was canceled")
 		}
+		if strings.Contains(out.String(), "1. GET") {
+			t.Errorf("a walkthrough ran against a real Fief:\n%s", out)
+		}
+		resp, err := noRedirects.Get(appURL + "/protected")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc.String(), srv.URL+"/authorize?") ||
+			loc.Query().Get("redirect_uri") != appURL+"/auth-callback" {
+			t.Errorf("GET /protected: %s to %q, want 303 to %s/authorize with redirect_uri %s/auth-callback",
+				resp.Status, loc, srv.URL, appURL)
+		}
+		stop(t, cancel, done)
 	})
 
 	t.Run("busy address", func(t *testing.T) {
@@ -157,6 +263,91 @@ func TestRun(t *testing.T) {
 			t.Error("run succeeded on a busy address")
 		}
 	})
+}
+
+// serveApp serves the demo app for f, wrapped by wrap unless it is nil,
+// and returns its URL.
+func serveApp(t *testing.T, f *devfief.Fief, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
+	ts := httptest.NewServer(nil)
+	t.Cleanup(ts.Close)
+	app, err := newApp(f.Client, ts.URL, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrap != nil {
+		app = wrap(app)
+	}
+	ts.Config.Handler = app
+	return ts.URL
+}
+
+// dropCookies returns app with the cookies whose names start with prefix
+// removed from its answers to requests for path.
+func dropCookies(app http.Handler, path, prefix string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			app.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		app.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			if k != "Set-Cookie" {
+				w.Header()[k] = v
+			}
+		}
+		for _, c := range rec.Result().Cookies() {
+			if !strings.HasPrefix(c.Name, prefix) {
+				http.SetCookie(w, c)
+			}
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	})
+}
+
+// noRedirects is an HTTP client that does not follow redirects.
+var noRedirects = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// appURLIn returns the app's URL that run printed in out.
+func appURLIn(out string) string {
+	_, appURL, _ := strings.Cut(out, "App:       ")
+	appURL, _, _ = strings.Cut(appURL, "\n")
+	return appURL
+}
+
+// waitFor waits until out contains s, or run returns (an error), or 10
+// seconds pass.
+func waitFor(t *testing.T, out *syncBuffer, s string, done <-chan error) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for !strings.Contains(out.String(), s) {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned %v; output:\n%s", err, out)
+		case <-timeout:
+			t.Fatalf("no %q in the output:\n%s", s, out)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// stop cancels run's context and waits for it to return nil.
+func stop(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after its context was canceled")
+	}
 }
 
 func embedded(t *testing.T) *devfief.Fief {

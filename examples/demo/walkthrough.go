@@ -10,8 +10,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/examples/internal/devfief"
 	"github.com/fief-go/fief/fieftest"
+)
+
+// The cookies of fief.LoginFlow over plain HTTP (InsecureCookies): over
+// HTTPS they are Secure, named __Host-fief_app_session and
+// __Secure-fief_flow_<...>.
+const (
+	// sessionCookie holds the access token after login.
+	sessionCookie = "fief_app_session"
+	// flowCookiePrefix starts the name of the cookie of a login in
+	// progress, which holds its state, PKCE verifier and return-to path,
+	// sealed, for /auth-callback only.
+	flowCookiePrefix = "fief_flow_"
 )
 
 // walkthrough plays a user's visit to the demo app at appURL, logging in on
@@ -33,7 +46,7 @@ func walkthrough(ctx context.Context, out io.Writer, appURL string, f *devfief.F
 	}}
 
 	w.step("GET /api/user without a token")
-	resp, _, err := w.get(appURL+"/api/user", "")
+	resp, _, err := w.call(appURL+"/api/user", "")
 	if err != nil {
 		return err
 	}
@@ -43,15 +56,28 @@ func walkthrough(ctx context.Context, out io.Writer, appURL string, f *devfief.F
 	w.result("%s, WWW-Authenticate: %s", resp.Status, resp.Header.Get("WWW-Authenticate"))
 
 	w.step("GET /protected in a browser without a session")
-	if resp, _, err = w.get(appURL+"/protected", ""); err != nil {
+	if resp, _, err = w.navigate(http.MethodGet, appURL+"/protected"); err != nil {
 		return err
 	}
 	loginURL := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusTemporaryRedirect || !strings.HasPrefix(loginURL, f.BaseURL+"/authorize?") {
-		return w.fail("got %s to %q, want 307 to Fief's login page", resp.Status, loginURL)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loginURL, f.BaseURL+"/authorize?") {
+		return w.fail("got %s to %q, want 303 to Fief's login page", resp.Status, loginURL)
 	}
-	w.result("%s to Fief's login page:", resp.Status)
+	var flow *http.Cookie
+	for _, c := range resp.Cookies() {
+		if strings.HasPrefix(c.Name, flowCookiePrefix) && c.Value != "" {
+			flow = c
+		}
+	}
+	if flow == nil || !flow.HttpOnly || flow.SameSite != http.SameSiteLaxMode || flow.Path != "/auth-callback" ||
+		flow.MaxAge != int(fief.LoginFlowLifetime/time.Second) {
+		return w.fail("no HttpOnly, SameSite=Lax %s* cookie for /auth-callback with Max-Age=%d in %q",
+			flowCookiePrefix, int(fief.LoginFlowLifetime/time.Second), resp.Header.Values("Set-Cookie"))
+	}
+	w.result("%s to Fief's login page (LoginFlow.RedirectToLogin, the middleware's unauthorized handler):", resp.Status)
 	w.result("  %s", elide(loginURL))
+	w.result("The login's state, PKCE verifier and return-to path /protected, sealed, in cookie")
+	w.result("  %s (Path=%s; HttpOnly; SameSite=Lax; Max-Age=%d)", flow.Name, flow.Path, flow.MaxAge)
 
 	w.step(fmt.Sprintf("Log in on Fief's login form as %s / %s", devfief.DemoEmail, devfief.DemoPassword))
 	callback, err := f.Server.Authorize(loginURL, devfief.DemoEmail, devfief.DemoPassword)
@@ -64,28 +90,36 @@ func walkthrough(ctx context.Context, out io.Writer, appURL string, f *devfief.F
 	w.result("Fief accepts the password and sends the browser back with a code:")
 	w.result("  %s", elide(callback.String()))
 
-	w.step("GET /auth-callback: the app checks the state and exchanges the code for tokens")
-	if resp, _, err = w.get(callback.String(), ""); err != nil {
+	w.step("GET /auth-callback: LoginFlow.Callback checks the state and exchanges the code for tokens")
+	if resp, _, err = w.navigate(http.MethodGet, callback.String()); err != nil {
 		return err
 	}
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/protected" {
-		return w.fail("got %s to %q, want 303 to /protected", resp.Status, resp.Header.Get("Location"))
+		return w.fail("got %s to %q, want 303 back to /protected", resp.Status, resp.Header.Get("Location"))
 	}
 	var session *http.Cookie
+	flowDeleted := false
 	for _, c := range resp.Cookies() {
-		if c.Name == sessionCookie && c.Value != "" {
+		switch {
+		case c.Name == sessionCookie && c.Value != "":
 			session = c
+		case c.Name == flow.Name && c.MaxAge < 0:
+			flowDeleted = true
 		}
 	}
-	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.MaxAge <= 0 {
-		return w.fail("no HttpOnly, SameSite=Lax session cookie with a Max-Age in %q", resp.Header.Values("Set-Cookie"))
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteLaxMode || session.Path != "/" || session.MaxAge <= 0 {
+		return w.fail("no HttpOnly, SameSite=Lax %s cookie for / with a Max-Age in %q", sessionCookie, resp.Header.Values("Set-Cookie"))
 	}
-	w.result("%s to /protected, with the access token in cookie %s (HttpOnly; SameSite=Lax; Max-Age=%d)",
-		resp.Status, session.Name, session.MaxAge)
+	if !flowDeleted {
+		return w.fail("the flow cookie %s is not deleted: %q", flow.Name, resp.Header.Values("Set-Cookie"))
+	}
+	w.result("%s back to /protected, the page asked for; flow cookie deleted (single use);", resp.Status)
+	w.result("the access token in cookie %s (Path=/; HttpOnly; SameSite=Lax; Max-Age=%d);", session.Name, session.MaxAge)
+	w.result("the ID token's claims in the app's user-info cache")
 
 	w.step("GET /protected with the session cookie")
 	userinfoCalls := f.Server.Requests(fieftest.EndpointUserinfo)
-	resp, body, err := w.get(appURL+"/protected", "")
+	resp, body, err := w.navigate(http.MethodGet, appURL+"/protected")
 	if err != nil {
 		return err
 	}
@@ -96,10 +130,10 @@ func walkthrough(ctx context.Context, out io.Writer, appURL string, f *devfief.F
 	if n := f.Server.Requests(fieftest.EndpointUserinfo) - userinfoCalls; n != 0 {
 		return w.fail("%d calls to Fief's userinfo endpoint, want 0: the login cached the user's info", n)
 	}
-	w.result("%s: %q (user info cached at login: no call to Fief)", resp.Status, greeting)
+	w.result("%s: %q (CurrentUser, user info cached at login: no call to Fief)", resp.Status, greeting)
 
 	w.step("GET /api/user with Authorization: Bearer <the same access token>")
-	if resp, body, err = w.get(appURL+"/api/user", session.Value); err != nil {
+	if resp, body, err = w.call(appURL+"/api/user", session.Value); err != nil {
 		return err
 	}
 	var info struct {
@@ -110,8 +144,8 @@ func walkthrough(ctx context.Context, out io.Writer, appURL string, f *devfief.F
 	}
 	w.result("%s: %s", resp.Status, body)
 
-	w.step("GET /logout")
-	if resp, _, err = w.get(appURL+"/logout", ""); err != nil {
+	w.step("POST /logout (the page's Log out button)")
+	if resp, _, err = w.navigate(http.MethodPost, appURL+"/logout"); err != nil {
 		return err
 	}
 	logoutURL := resp.Header.Get("Location")
@@ -125,22 +159,41 @@ func walkthrough(ctx context.Context, out io.Writer, appURL string, f *devfief.F
 	if !cleared {
 		return w.fail("the session cookie is not deleted: %q", resp.Header.Values("Set-Cookie"))
 	}
-	w.result("%s to Fief's logout, session cookie deleted:", resp.Status)
+	w.result("%s to Fief's logout; session cookie deleted:", resp.Status)
 	w.result("  %s", logoutURL)
-	if resp, _, err = w.get(logoutURL, ""); err != nil {
+	if resp, _, err = w.navigate(http.MethodGet, logoutURL); err != nil {
 		return err
 	}
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != appURL+"/" {
 		return w.fail("Fief's logout: got %s to %q, want 302 to %s/", resp.Status, resp.Header.Get("Location"), appURL)
 	}
 	w.result("Fief ends its session: %s back to %s/", resp.Status, appURL)
-	if resp, _, err = w.get(appURL+"/protected", ""); err != nil {
+	if resp, _, err = w.navigate(http.MethodGet, appURL+"/protected"); err != nil {
 		return err
 	}
-	if resp.StatusCode != http.StatusTemporaryRedirect {
-		return w.fail("GET /protected after logout: got %s, want 307 to the login page", resp.Status)
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), f.BaseURL+"/authorize?") {
+		return w.fail("GET /protected after logout: got %s to %q, want 303 to Fief's login page", resp.Status, resp.Header.Get("Location"))
 	}
 	w.result("GET /protected again: %s to Fief's login page", resp.Status)
+	// Fief does not revoke access tokens: a copy of the old one stays valid
+	// until it expires, but the logout removed the user's cached info.
+	userinfoCalls = f.Server.Requests(fieftest.EndpointUserinfo)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, appURL+"/protected", nil)
+	if err != nil {
+		return w.fail("%v", err)
+	}
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: session.Value})
+	if resp, body, err = w.do(req); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, greeting) {
+		return w.fail("GET /protected with a copy of the old token: got %s, want 200 and %q", resp.Status, greeting)
+	}
+	if n := f.Server.Requests(fieftest.EndpointUserinfo) - userinfoCalls; n != 1 {
+		return w.fail("GET /protected with a copy of the old token: %d calls to Fief's userinfo endpoint, want 1: the logout removes the cached user info", n)
+	}
+	w.result("A copy of the old token works until it expires (Fief does not revoke tokens), but")
+	w.result("logout removed the user's cached info: %s after 1 call to Fief's userinfo endpoint", resp.Status)
 
 	fmt.Fprintf(out, "\nAll %d steps went as expected.\n", w.n)
 	return nil
@@ -171,9 +224,10 @@ func (w *walker) fail(format string, args ...any) error {
 	return fmt.Errorf("step %d (%s): %s", w.n, w.title, fmt.Sprintf(format, args...))
 }
 
-// get sends GET url, with the access token in the Authorization header
-// unless it is empty, and returns the answer and its body.
-func (w *walker) get(url, token string) (*http.Response, string, error) {
+// call sends GET url as an API client does, with the access token in the
+// Authorization header unless it is empty, and returns the answer and its
+// body.
+func (w *walker) call(url, token string) (*http.Response, string, error) {
 	req, err := http.NewRequestWithContext(w.ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, "", w.fail("%v", err)
@@ -181,6 +235,27 @@ func (w *walker) get(url, token string) (*http.Response, string, error) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return w.do(req)
+}
+
+// navigate sends a request as a browser does when the user follows a link,
+// a redirect or submits a form: with the Fetch metadata headers that
+// LoginFlow.RedirectToLogin and http.CrossOriginProtection read, and the
+// cookies of the jar.
+func (w *walker) navigate(method, url string) (*http.Response, string, error) {
+	req, err := http.NewRequestWithContext(w.ctx, method, url, nil)
+	if err != nil {
+		return nil, "", w.fail("%v", err)
+	}
+	req.Header.Set("Sec-Fetch-Mode", "navigate")
+	if method == http.MethodPost {
+		req.Header.Set("Sec-Fetch-Site", "same-origin") // a form on the app's own page
+	}
+	return w.do(req)
+}
+
+// do sends req and returns the answer and its body.
+func (w *walker) do(req *http.Request) (*http.Response, string, error) {
 	resp, err := w.browser.Do(req)
 	if err != nil {
 		return nil, "", w.fail("%v", err)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/fief-go/fief"
 )
@@ -22,6 +21,9 @@ type config struct {
 	// least 32 bytes, the same on every instance. nil: a random key for
 	// this process.
 	CookieKey []byte
+	// Cache keeps users' info: on Redis (rediscache) to share it between
+	// instances, in memory for one process. nil: in memory.
+	Cache fief.UserInfoCache
 }
 
 type app struct {
@@ -31,9 +33,10 @@ type app struct {
 // newApp returns the application's handler.
 func newApp(client *fief.Client, cfg config, logger *slog.Logger) (http.Handler, error) {
 	a := &app{logger: logger}
-	// One process: an in-memory cache. Several instances behind a load
-	// balancer need a shared one (package rediscache).
-	cache := fief.NewMemoryCache(10_000, 5*time.Minute)
+	cache := cfg.Cache
+	if cache == nil {
+		cache = fief.NewMemoryCache(10_000, cacheTTL)
+	}
 	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
 		RedirectURI: cfg.URL + "/auth-callback",
 		CookieKey:   cfg.CookieKey,

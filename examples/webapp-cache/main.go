@@ -4,11 +4,18 @@
 // Fief's userinfo endpoint; later, CurrentUser calls Fief only when an entry
 // is missing or expired, and logout removes the user's entry.
 //
+// The cache is on Redis (package rediscache) when REDIS_URL is set, e.g.
+// redis://localhost:6379/0 (redis://user:password@host:port/db, rediss://
+// for TLS): every instance of the application then shares it, so that a
+// user logged in on one instance is served by the others without a call to
+// Fief. Without REDIS_URL it is in the process's memory. A Redis that fails
+// fails no page: users are then fetched from Fief, and the errors logged.
+//
 // The login goes through fief.LoginFlow. The access token lives in an
-// HttpOnly cookie; a
-// visitor without a valid one is sent to Fief's login page (state and PKCE),
-// and comes back to /auth-callback, which exchanges the authorization code
-// for tokens, sets the cookie and returns to the page the visitor asked for.
+// HttpOnly cookie; a visitor without a valid one is sent to Fief's login
+// page (state and PKCE), and comes back to /auth-callback, which exchanges
+// the authorization code for tokens, sets the cookie and returns to the page
+// the visitor asked for.
 //
 //	GET  /               a public page
 //	GET  /protected      the user's email address, for logged-in users only
@@ -16,7 +23,7 @@
 //	GET  /auth-callback  where Fief sends the browser back after login
 //	POST /logout         forgets the token and ends the Fief session
 //
-//	go run ./examples/webapp-cache [-addr 127.0.0.1:8000] [-public-url https://app.example.com]
+//	[REDIS_URL=redis://localhost:6379/0] go run ./examples/webapp-cache [-addr 127.0.0.1:8000] [-public-url https://app.example.com]
 //
 // -public-url is the URL browsers reach the application at (default
 // http://<addr>); behind a proxy that terminates TLS, give the https URL.
@@ -46,7 +53,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/examples/internal/devfief"
+	"github.com/fief-go/fief/rediscache"
+	"github.com/redis/go-redis/v9"
 )
 
 func main() {
@@ -65,10 +75,16 @@ func main() {
 }
 
 func run(ctx context.Context, out io.Writer, addr, publicURL, fiefAddr string) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	key, err := cookieKey(os.Getenv("APP_COOKIE_KEY"))
 	if err != nil {
 		return err
 	}
+	cache, err := newCache(os.Getenv("REDIS_URL"))
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
 	f, err := devfief.Setup(fiefAddr)
 	if err != nil {
 		return err
@@ -84,17 +100,82 @@ func run(ctx context.Context, out io.Writer, addr, publicURL, fiefAddr string) e
 		publicURL = "http://" + ln.Addr().String()
 	}
 	publicURL = strings.TrimRight(publicURL, "/")
-	app, err := newApp(f.Client, config{URL: publicURL, CookieKey: key}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	app, err := newApp(f.Client, config{URL: publicURL, CookieKey: key, Cache: cache}, logger)
 	if err != nil {
 		return err
 	}
 
 	f.Describe(out)
+	fmt.Fprintf(out, "Cache:     %s\n", cache.Description)
+	if err := cache.Ping(ctx); err != nil {
+		// Not fatal: pages are served without the cache, slower.
+		logger.WarnContext(ctx, "Redis does not answer; users are fetched from Fief until it does", "error", err)
+	}
 	if f.Server == nil {
 		fmt.Fprintf(out, "Allow the redirect URI %s/auth-callback on your Fief client.\n", publicURL)
 	}
 	fmt.Fprintf(out, "\nOpen %s/protected in your browser. Press Ctrl-C to stop.\n", publicURL)
 	return serve(ctx, ln, app)
+}
+
+// userInfoCache is the application's user-info cache, with what it needs
+// to be described, checked and closed.
+type userInfoCache struct {
+	fief.UserInfoCache
+	// Description says where the cache is, without credentials.
+	Description string
+	redis       *redis.Client // nil for the in-memory cache
+}
+
+// newCache returns a cache on the Redis at redisURL, or in memory when
+// redisURL is empty. It makes no network request.
+func newCache(redisURL string) (*userInfoCache, error) {
+	if redisURL == "" {
+		// One process: an in-memory cache.
+		return &userInfoCache{
+			UserInfoCache: fief.NewMemoryCache(10_000, cacheTTL),
+			Description:   "in memory, for this process only (set REDIS_URL to share one on Redis)",
+		}, nil
+	}
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		// The error may quote the URL, and with it a password.
+		return nil, fmt.Errorf("REDIS_URL is not a Redis URL such as redis://localhost:6379/0: %s",
+			strings.ReplaceAll(err.Error(), redisURL, "<REDIS_URL>"))
+	}
+	// Stop each command at its context's deadline (rediscache bounds every
+	// call to 100ms by default), giving its connection back at once.
+	opts.ContextTimeoutEnabled = true
+	rdb := redis.NewClient(opts)
+	return &userInfoCache{
+		// Several applications or Fief tenants sharing a Redis need a
+		// prefix each: rediscache.WithPrefix.
+		UserInfoCache: rediscache.New(rdb, rediscache.WithTTL(cacheTTL)),
+		Description:   fmt.Sprintf("Redis at %s, database %d (from REDIS_URL), shared by every instance", opts.Addr, opts.DB),
+		redis:         rdb,
+	}, nil
+}
+
+// cacheTTL is how long the cache keeps a user's info: the longest a change
+// made outside the application (in Fief's admin) takes to be seen.
+const cacheTTL = 5 * time.Minute
+
+// Ping checks that Redis answers; it does nothing for the in-memory cache.
+func (c *userInfoCache) Ping(ctx context.Context) error {
+	if c.redis == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return c.redis.Ping(ctx).Err()
+}
+
+// Close closes the Redis client, if any.
+func (c *userInfoCache) Close() error {
+	if c.redis == nil {
+		return nil
+	}
+	return c.redis.Close()
 }
 
 // cookieKey decodes the hex key that seals the login cookies; "" gives nil,

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/examples/internal/devfief"
 	"github.com/fief-go/fief/fieftest"
 )
@@ -24,8 +25,14 @@ const (
 	flowPrefix    = "fief_flow_"
 )
 
+// The login, the cached pages and the logout, with the cache in memory
+// and on Redis.
 func TestLoginFlow(t *testing.T) {
-	e := start(t)
+	t.Run("memory", func(t *testing.T) { testLoginFlow(t, start(t)) })
+	t.Run("redis", func(t *testing.T) { testLoginFlow(t, startWith(t, redisCache(t))) })
+}
+
+func testLoginFlow(t *testing.T, e *env) {
 	b := e.browser(t)
 
 	// A visitor without a session is sent to Fief's login page.
@@ -297,6 +304,7 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	// The command serves on its address and stops with its context.
+	t.Setenv("REDIS_URL", "")
 	ctx, cancel := context.WithCancel(t.Context())
 	var out bytes.Buffer
 	done := make(chan error, 1)
@@ -311,7 +319,7 @@ func TestRun(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not stop")
 	}
-	if !strings.Contains(out.String(), "/protected in your browser") {
+	if !strings.Contains(out.String(), "/protected in your browser") || !strings.Contains(out.String(), "Cache:     in memory") {
 		t.Errorf("output: %s", &out)
 	}
 	if _, err := cookieKey("abcd"); err == nil {
@@ -324,8 +332,16 @@ type env struct {
 	url string
 }
 
-// start serves the application over plain HTTP with an embedded Fief.
+// start serves the application over plain HTTP with an embedded Fief and
+// the in-memory cache.
 func start(t *testing.T) *env {
+	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith serves the application over plain HTTP with an embedded Fief
+// and cache (nil: in memory).
+func startWith(t *testing.T, cache fief.UserInfoCache) *env {
 	t.Helper()
 	f, err := devfief.Embedded("")
 	if err != nil {
@@ -334,7 +350,7 @@ func start(t *testing.T) *env {
 	t.Cleanup(f.Close)
 	ts := httptest.NewServer(nil)
 	t.Cleanup(ts.Close)
-	app, err := newApp(f.Client, config{URL: ts.URL}, slog.New(slog.DiscardHandler))
+	app, err := newApp(f.Client, config{URL: ts.URL, Cache: cache}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package rediscache_test
+package redistest
 
 import (
 	"os/exec"
