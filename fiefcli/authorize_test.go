@@ -325,7 +325,7 @@ func TestAuthorizeContextTimeout(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want context.DeadlineExceeded", err)
 	}
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 10*time.Second { // hang guard
 		t.Errorf("Authorize returned after %v", d)
 	}
 	if opened == "" {
