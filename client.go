@@ -114,12 +114,13 @@ func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, allowRefresh bool, 
 
 // accessClaims are the claims of a Fief access token. Pointers tell a
 // missing claim from an empty one; a claim of the wrong JSON type fails the
-// decoding.
+// decoding. Its member names must be in jose's decodedNames, so that tokens
+// spell them exactly.
 type accessClaims struct {
 	jose.Registered
-	Scope       jose.Optional[string]   `json:"scope"`
-	ACR         jose.Optional[string]   `json:"acr"`
-	Permissions jose.Optional[[]string] `json:"permissions"`
+	Scope       jose.Optional[string]       `json:"scope"`
+	ACR         jose.Optional[string]       `json:"acr"`
+	Permissions jose.Optional[jose.Strings] `json:"permissions"`
 }
 
 // Requirement is a condition on an access token: a scope, a minimum ACR or
@@ -286,7 +287,7 @@ func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now ti
 		UserID:      id,
 		Scopes:      strings.Fields(claims.Scope.Value),
 		ACR:         acr,
-		Permissions: slices.Clip(claims.Permissions.Value),
+		Permissions: slices.Clip([]string(claims.Permissions.Value)),
 		Expiry:      claims.Exp.Time,
 		AccessToken: token,
 	}, key, nil

@@ -4,13 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/fief-go/fief/internal/bg"
 )
 
-// Sentinel errors, one per exception of the reference Python client. Every
-// error returned by the client wraps one of them or is a *RequestError (or
-// wraps one), so callers branch with errors.Is and errors.As, never on text.
+// Sentinel errors, one per exception of the reference Python client. Token
+// errors wrap one of them and an error status from Fief is a *RequestError
+// (possibly wrapped). When Fief cannot be reached or its answer cannot be
+// used (a transport error, a timeout, a body over 1 MiB, not the JSON
+// expected), the error wraps its cause where there is one
+// (context.DeadlineExceeded, a net.Error, ErrClosed), and ErrDiscovery for
+// the OpenID configuration and the key set. Callers branch with errors.Is
+// and errors.As, never on text.
 var (
 	// ErrAccessTokenInvalid reports an access token that is malformed, not
 	// signed by the tenant key, signed with another algorithm than RS256,
@@ -72,8 +78,9 @@ func (e *RequestError) Error() string {
 }
 
 // Code returns Fief's error code from the body: the "error" member (e.g.
-// invalid_grant) or a "detail" string (e.g. ACR_TOO_LOW, Unauthorized), or
-// "" when the body has neither or it does not look like a code.
+// invalid_grant) or a "detail" string (e.g. ACR_TOO_LOW, or Unauthorized,
+// the reason phrase of the status), or "" when the body has neither or it
+// does not look like a code.
 func (e *RequestError) Code() string {
 	var body struct {
 		Error  any `json:"error"`
@@ -83,25 +90,39 @@ func (e *RequestError) Code() string {
 		return ""
 	}
 	for _, v := range []any{body.Error, body.Detail} {
-		if s, ok := v.(string); ok && isCode(s) {
+		if s, ok := v.(string); ok && isCode(s, e.StatusCode) {
 			return s
 		}
 	}
 	return ""
 }
 
-// isCode accepts short words made of letters, digits, '_', '-', '.' and
-// spaces, like Fief's codes and HTTP reason phrases.
-func isCode(s string) bool {
-	if s == "" || len(s) > 64 {
+// isCode accepts what Fief puts in its error bodies as codes: one word of
+// letters, digits and '_', with at least one letter and in a single case
+// (invalid_grant, ACR_TOO_LOW), or the reason phrase of the response's
+// status (FastAPI's default detail, such as "Not Found"). Anything else may
+// be free text from Fief or a proxy in front of it, which can echo the
+// request's input, or a token (mixed-case base64), and is never quoted.
+func isCode(s string, status int) bool {
+	if s != "" && s == http.StatusText(status) {
+		return true
+	}
+	if len(s) > 64 {
 		return false
 	}
+	lower, upper := false, false
 	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ' ') {
+		switch {
+		case c >= 'a' && c <= 'z':
+			lower = true
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		case c >= '0' && c <= '9' || c == '_':
+		default:
 			return false
 		}
 	}
-	return true
+	return lower != upper
 }
 
 // invalidAccessToken returns an ErrAccessTokenInvalid error with a reason.

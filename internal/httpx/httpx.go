@@ -79,3 +79,12 @@ func (t hostTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.Host = t.host
 	return t.base.RoundTrip(r)
 }
+
+// CloseIdleConnections closes the base transport's idle connections, so
+// that http.Client.CloseIdleConnections (and the client's Close) reach
+// them through the wrapper.
+func (t hostTransport) CloseIdleConnections() {
+	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}

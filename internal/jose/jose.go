@@ -42,6 +42,12 @@ var (
 	ErrEncryptionAlg = errors.New("JWE algorithms are not RSA-OAEP-256 / A256CBC-HS512")
 )
 
+// base64URL decodes unpadded base64url strictly: the unused bits of the
+// last character must be zero (RFC 4648 section 3.5), so that a token has
+// a single spelling and no character of it can change without invalidating
+// it (jwx's decoder, and so the reference path, accepts either).
+var base64URL = base64.RawURLEncoding.Strict()
+
 // Header is the protected header of a JWS or JWE, as far as we read it.
 type Header struct {
 	Alg string `json:"alg"`
@@ -95,12 +101,12 @@ func ParseJWS(token string) (JWS, error) {
 	}
 	j.SigningInput = token[:len(hdr)+1+len(payload)]
 	// One allocation holds the payload and the signature.
-	buf := make([]byte, base64.RawURLEncoding.DecodedLen(len(payload))+base64.RawURLEncoding.DecodedLen(len(sig)))
-	n, err := base64.RawURLEncoding.Decode(buf, unsafeBytes(payload))
+	buf := make([]byte, base64URL.DecodedLen(len(payload))+base64URL.DecodedLen(len(sig)))
+	n, err := base64URL.Decode(buf, unsafeBytes(payload))
 	if err != nil {
 		return j, ErrMalformed
 	}
-	m, err := base64.RawURLEncoding.Decode(buf[n:], unsafeBytes(sig))
+	m, err := base64URL.Decode(buf[n:], unsafeBytes(sig))
 	if err != nil {
 		return j, ErrMalformed
 	}
@@ -115,12 +121,27 @@ func ParseJWS(token string) (JWS, error) {
 // (Fief's ID tokens have 16).
 const maxMembers = 64
 
+// decodedNames are the member names the client decodes with encoding/json
+// (the fields of Header, Registered and the access- and ID-token claims).
+// encoding/json matches names case-insensitively, so a token may spell
+// them only exactly.
+var decodedNames = [...]string{
+	"alg", "enc", "kid", "crit", "b64", "jku", "x5u", "x5c", "jwk", "zip",
+	"iss", "sub", "aud", "exp", "nbf", "iat",
+	"scope", "acr", "permissions", "c_hash", "at_hash",
+}
+
 // UniqueMembers reports whether the JSON object b has at most maxMembers
 // top-level members, none of them twice and none with an escape sequence in
 // its name (so that "sc\u006fpe" cannot pass for a second "scope"). JSON
 // decoders disagree on duplicates (encoding/json keeps the last), so tokens
-// with any are refused rather than interpreted. Malformed input gives false
-// or is left to the JSON decoder; the scan is linear and allocates nothing.
+// with any are refused rather than interpreted. Names are compared as
+// encoding/json compares them, case-insensitively with Unicode folding, so
+// that "SCOPE" or "ſcope" cannot pass for a second "scope" either, and a
+// name that folds to one of decodedNames must be spelt exactly: a lone
+// "Scope" is not read as the scope claim. Malformed input gives false or
+// is left to the JSON decoder; the scan is linear in len(b) (at most
+// maxMembers names are compared) and allocates nothing.
 func UniqueMembers(b []byte) bool {
 	var names [maxMembers][2]int
 	count, depth := 0, 0
@@ -149,7 +170,12 @@ func UniqueMembers(b []byte) bool {
 			}
 			name := b[start:i]
 			for _, n := range names[:count] {
-				if string(b[n[0]:n[1]]) == string(name) {
+				if bytes.EqualFold(b[n[0]:n[1]], name) {
+					return false
+				}
+			}
+			for _, d := range decodedNames {
+				if bytes.EqualFold(name, unsafeBytes(d)) && string(name) != d {
 					return false
 				}
 			}
@@ -174,15 +200,15 @@ func followedByColon(b []byte, i int) bool {
 	return false
 }
 
-func decodeHeader(b64 string, h *Header) error {
+func decodeHeader(enc string, h *Header) error {
 	var small [256]byte // Fief's headers are about 60 bytes
 	var raw []byte
-	if n := base64.RawURLEncoding.DecodedLen(len(b64)); n <= len(small) {
+	if n := base64URL.DecodedLen(len(enc)); n <= len(small) {
 		raw = small[:n]
 	} else {
 		raw = make([]byte, n)
 	}
-	n, err := base64.RawURLEncoding.Decode(raw, unsafeBytes(b64))
+	n, err := base64URL.Decode(raw, unsafeBytes(enc))
 	if err != nil {
 		return ErrHeader
 	}
@@ -311,6 +337,35 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	// Fractions of a second are dropped, as jwx does (its default
 	// truncation), so that both validation paths agree to the second.
 	d.Time, d.Set = time.Unix(int64(f), 0), true
+	return nil
+}
+
+// Strings is a JSON array of strings. encoding/json would decode a null
+// element as "", so null elements fail the decoding, as any other element
+// that is not a string does.
+type Strings []string
+
+// UnmarshalJSON decodes an array of strings without null elements.
+func (s *Strings) UnmarshalJSON(b []byte) error {
+	var v []string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	// b is now known to be null or an array of strings, so a 'n' outside
+	// the strings starts a null.
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case 'n':
+			return errors.New("null in an array of strings")
+		}
+	}
+	*s = v
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -214,6 +216,13 @@ func TestUniqueMembers(t *testing.T) {
 		{`{"a":[{"a":1}],"b":{"a":{"a":2}}}`, true},
 		{`{"a":"unterminated`, false},
 		{`{}`, true},
+		// encoding/json matches names case-insensitively (Unicode folding).
+		{`{"scope":"openid","SCOPE":"admin"}`, false},
+		{`{"scope":"openid","ſcope":"admin"}`, false},
+		{`{"Scope":"admin"}`, false},
+		{`{"KID":"x"}`, false},
+		{`{"Email":"x","email":"y"}`, false},
+		{`{"Email":"x","fields":{"Scope":1}}`, true}, // not decoded by name
 	}
 	for _, tt := range tests {
 		if got := UniqueMembers([]byte(tt.json)); got != tt.want {
@@ -233,5 +242,41 @@ func TestUniqueMembers(t *testing.T) {
 	}
 	if testing.AllocsPerRun(100, func() { UniqueMembers([]byte(`{"a":1,"b":2}`)) }) != 0 {
 		t.Error("UniqueMembers allocates")
+	}
+}
+
+func TestStrings(t *testing.T) {
+	tests := []struct {
+		json string
+		want []string // nil: refused
+	}{
+		{`["a","b"]`, []string{"a", "b"}},
+		{`[]`, []string{}},
+		{`["null","n\"n"]`, []string{"null", `n"n`}},
+		{`[null]`, nil},
+		{`["a", null]`, nil},
+		{`null`, nil},
+		{`[1]`, nil},
+		{`"a"`, nil},
+	}
+	for _, tt := range tests {
+		var s Strings
+		err := json.Unmarshal([]byte(tt.json), &s)
+		if (err == nil) != (tt.want != nil) || (err == nil && strings.Join(s, ",") != strings.Join(tt.want, ",")) {
+			t.Errorf("Strings(%s) = %q, %v", tt.json, s, err)
+		}
+	}
+}
+
+// TestDecodedNames: every member name the structs of this package decode is
+// in decodedNames, which UniqueMembers makes exact.
+func TestDecodedNames(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Header](), reflect.TypeFor[Registered]()} {
+		for f := range typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if !slices.Contains(decodedNames[:], name) {
+				t.Errorf("%s.%s (%q) is not in decodedNames", typ.Name(), f.Name, name)
+			}
+		}
 	}
 }
