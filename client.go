@@ -194,15 +194,16 @@ func (r *requirements) check(info *AccessTokenInfo) error {
 // the error wraps ErrDiscovery instead. The only network requests are the
 // first discovery and key-set fetches and a refresh for an unknown key ID.
 func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, reqs ...Requirement) (*AccessTokenInfo, error) {
-	info, err := c.verifyAccessToken(ctx, accessToken)
+	shared, err := c.verifyAccessToken(ctx, accessToken)
 	if err != nil {
 		return nil, err
 	}
 	r := collect(reqs)
-	if err := r.check(info); err != nil {
+	if err := r.check(shared); err != nil {
 		return nil, err
 	}
-	return info, nil
+	info := *shared // the caller's own copy
+	return &info, nil
 }
 
 // verifiedToken is what the verified-token cache remembers of a token.
@@ -215,14 +216,15 @@ type verifiedToken struct {
 // requirements. A token seen before and still cached skips the signature
 // and JSON work: its result depends only on the token's bytes and the key,
 // which must still be published; its expiry is checked again (strictly,
-// without leeway: a token within its leeway takes the full path).
+// without leeway: a token within its leeway takes the full path). The
+// result may be the cache's own value, shared by every caller presenting
+// the token: it must not be modified.
 func (c *Client) verifyAccessToken(ctx context.Context, token string) (*AccessTokenInfo, error) {
 	now := c.now()
 	version := c.keys.Version()
 	if c.tokens != nil {
 		if e, ok := c.tokens.Get(token, now, version, c.keyHeld); ok {
-			info := *e.Value.info
-			return &info, nil
+			return e.Value.info, nil
 		}
 	}
 	info, key, err := c.verifyAccessTokenFull(ctx, token, now)
@@ -231,8 +233,6 @@ func (c *Client) verifyAccessToken(ctx context.Context, token string) (*AccessTo
 	}
 	if c.tokens != nil {
 		c.tokens.Put(token, verifiedToken{info: info, key: key}, info.Expiry, version, now)
-		cp := *info
-		info = &cp
 	}
 	return info, nil
 }

@@ -64,7 +64,7 @@ func (bearerExtractor) Extract(r *http.Request) (string, error) {
 // parts exactly, case-insensitive scheme.
 func parseBearer(v string) (string, error) {
 	v = strings.Trim(v, " \t")
-	i := strings.IndexAny(v, " \t")
+	i := indexBlank(v)
 	if i < 0 || !strings.EqualFold(v[:i], "Bearer") {
 		return "", nil
 	}
@@ -72,10 +72,21 @@ func parseBearer(v string) (string, error) {
 	if len(token) > MaxTokenLength {
 		return "", ErrTokenTooLarge
 	}
-	if strings.ContainsAny(token, " \t") {
+	if indexBlank(token) >= 0 {
 		return "", nil
 	}
 	return token, nil
+}
+
+// indexBlank returns the index of the first space or tab in s, or -1. It
+// runs on every request over the whole token: strings.IndexByte is
+// vectorised, where strings.IndexAny tests byte by byte.
+func indexBlank(s string) int {
+	i, j := strings.IndexByte(s, ' '), strings.IndexByte(s, '\t')
+	if i < 0 || (j >= 0 && j < i) {
+		return j
+	}
+	return i
 }
 
 // CookieToken returns the Extractor of the cookie called name, for web

@@ -252,7 +252,9 @@ const (
 // AccessTokenInfoFromContext returns the access token info that
 // Authenticated or CurrentUser stored in the request's context. ok is false
 // on routes without the middleware and for anonymous requests on Optional
-// routes.
+// routes. The value comes from the client's verified-token cache and is
+// shared by every request presenting the same token: read it, never modify
+// it (copy it first if you must).
 func AccessTokenInfoFromContext(ctx context.Context) (info *AccessTokenInfo, ok bool) {
 	info, ok = ctx.Value(tokenInfoKey).(*AccessTokenInfo)
 	return info, ok && info != nil
