@@ -7,12 +7,13 @@ package main
 
 import (
 	"encoding/json"
-	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/fief-go/fief"
+	"github.com/fief-go/fief/examples/internal/webpage"
 )
 
 // newApp returns the application's handler for browsers reaching it at
@@ -56,21 +57,16 @@ func newApp(client *fief.Client, appURL string, logger *slog.Logger) (http.Handl
 	if err != nil {
 		return nil, err
 	}
-	a := &app{logger: logger}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("GET /{$}", home)
 	mux.Handle("GET /login", flow.Login())
 	mux.Handle("GET /auth-callback", flow.Callback()) // the path of RedirectURI
 	mux.Handle("POST /logout", flow.Logout())
-	mux.Handle("GET /protected", web.CurrentUser()(http.HandlerFunc(a.protected)))
+	mux.Handle("GET /protected", web.CurrentUser()(http.HandlerFunc(protected)))
 	mux.Handle("GET /api/user", api.Authenticated()(http.HandlerFunc(apiUser)))
 	// The session cookie is SameSite=Lax, which is no complete defence
 	// against cross-site requests: refuse cross-origin POSTs (the logout).
 	return http.NewCrossOriginProtection().Handler(mux), nil
-}
-
-type app struct {
-	logger *slog.Logger
 }
 
 // apiUser answers the access-token info: user ID, scopes, ACR, permissions
@@ -81,33 +77,22 @@ func apiUser(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(info)
 }
 
-var pages = template.Must(template.New("").Parse(`
-{{define "home"}}<!DOCTYPE html>
+// home is the demo's home page.
+func home(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = io.WriteString(w, `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>fief-go demo</title></head>
 <body><h1>fief-go demo</h1>
 <ul><li><a href="/protected">Protected page</a> (logs you in with Fief)</li>
 <li><code>GET /api/user</code> with <code>Authorization: Bearer &lt;access token&gt;</code></li></ul>
 <form method="post" action="/logout"><button type="submit">Log out</button></form></body></html>
-{{end}}
-{{define "protected"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Protected page</title></head>
-<body><h1>Hello {{.}}</h1><p>You are authenticated.</p>
-<form method="post" action="/logout"><button type="submit">Log out</button></form></body></html>
-{{end}}`))
-
-func (a *app) home(w http.ResponseWriter, r *http.Request) { a.render(w, r, "home", nil) }
-
-// protected shows the user's email address, from the user info CurrentUser
-// put into the request's context.
-func (a *app) protected(w http.ResponseWriter, r *http.Request) {
-	user, _ := fief.UserInfoFromContext(r.Context())
-	w.Header().Set("Cache-Control", "no-store")
-	a.render(w, r, "protected", user.Email())
+`)
 }
 
-func (a *app) render(w http.ResponseWriter, r *http.Request, page string, data any) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(w, page, data); err != nil {
-		a.logger.ErrorContext(r.Context(), "cannot render page", "page", page, "error", err)
-	}
+// protected shows the user's email address, from the user info CurrentUser
+// put into the request's context. (The HTML is package webpage's.)
+func protected(w http.ResponseWriter, r *http.Request) {
+	user, _ := fief.UserInfoFromContext(r.Context())
+	w.Header().Set("Cache-Control", "no-store")
+	webpage.Protected(w, r, user.Email())
 }

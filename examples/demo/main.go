@@ -29,30 +29,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
-	"time"
 
 	"github.com/fief-go/fief/examples/internal/devfief"
+	"github.com/fief-go/fief/examples/internal/devserver"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:0", "address to listen on (port 0: a random free port)")
-	fiefAddr := flag.String("fief-addr", "", "address of the embedded Fief test server (default: a random port)")
 	keepServing := flag.Bool("serve", false, "keep serving after the walkthrough, for a browser")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop) // a second Ctrl-C stops at once
-	if err := run(ctx, os.Stdout, *addr, *fiefAddr, *keepServing); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
-	}
+	devserver.Main("demo", "127.0.0.1:0", func(ctx context.Context, out io.Writer, addr, fiefAddr string) error {
+		return run(ctx, out, addr, fiefAddr, *keepServing)
+	})
 }
 
 func run(ctx context.Context, out io.Writer, addr, fiefAddr string, keepServing bool) error {
@@ -62,12 +49,12 @@ func run(ctx context.Context, out io.Writer, addr, fiefAddr string, keepServing 
 	}
 	defer f.Close()
 
-	ln, err := net.Listen("tcp", addr)
+	srv, err := devserver.Listen(addr, "")
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	appURL := "http://" + browserAddr(ln.Addr().(*net.TCPAddr))
+	defer srv.Close()
+	appURL := srv.URL
 	app, err := newApp(f.Client, appURL, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		return err
@@ -75,7 +62,7 @@ func run(ctx context.Context, out io.Writer, addr, fiefAddr string, keepServing 
 	serveCtx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	served := make(chan error, 1)
-	go func() { served <- serve(serveCtx, ln, app) }()
+	go func() { served <- srv.Serve(serveCtx, app) }()
 
 	fmt.Fprintln(out, "fief-go demo: a web app and an API, protected by Fief")
 	fmt.Fprintln(out)
@@ -101,42 +88,4 @@ func run(ctx context.Context, out io.Writer, addr, fiefAddr string, keepServing 
 		appURL, devfief.DemoEmail, devfief.DemoPassword)
 	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 	return <-served
-}
-
-// browserAddr returns the host:port browsers reach a listener on: a
-// listener on all interfaces (-addr :8000) is reached on 127.0.0.1.
-func browserAddr(a *net.TCPAddr) string {
-	ip := a.IP
-	if ip == nil || ip.IsUnspecified() {
-		ip = net.IPv4(127, 0, 0, 1)
-	}
-	return net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
-}
-
-// serve runs an HTTP server for h on ln until ctx is done, then shuts it
-// down, giving the requests in flight 10 seconds to finish.
-func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

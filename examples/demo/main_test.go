@@ -3,22 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/examples/internal/devfief"
+	"github.com/fief-go/fief/examples/internal/exampletest"
 	"github.com/fief-go/fief/fieftest"
 )
 
 func TestWalkthrough(t *testing.T) {
-	f := embedded(t)
+	f := exampletest.Fief(t)
 	appURL := serveApp(t, f, nil)
 
 	var out bytes.Buffer
@@ -52,7 +52,7 @@ func TestWalkthrough(t *testing.T) {
 }
 
 func TestWalkthroughReportsDeviations(t *testing.T) {
-	f := embedded(t)
+	f := exampletest.Fief(t)
 	tests := []struct {
 		name    string
 		wrap    func(app http.Handler) http.Handler
@@ -134,41 +134,16 @@ func TestWalkthroughReportsDeviations(t *testing.T) {
 // A cross-site form cannot log the user out: http.CrossOriginProtection
 // refuses it before LoginFlow's Logout sees it.
 func TestCrossSiteLogoutRefused(t *testing.T) {
-	f := embedded(t)
+	f := exampletest.Fief(t)
 	appURL := serveApp(t, f, nil)
 	token := f.Server.AccessToken(f.User.ID)
 	for site, want := range map[string]int{"cross-site": http.StatusForbidden, "same-origin": http.StatusSeeOther} {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, appURL+"/logout", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req := exampletest.NewRequest(t, http.MethodPost, appURL+"/logout")
 		req.Header.Set("Sec-Fetch-Site", site)
 		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: token})
-		resp, err := noRedirects.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := exampletest.Send(t, noRedirects, req)
 		if resp.StatusCode != want {
 			t.Errorf("%s POST /logout: %s, want %d", site, resp.Status, want)
-		}
-	}
-}
-
-func TestBrowserAddr(t *testing.T) {
-	for addr, want := range map[string]string{
-		"127.0.0.1:8000": "127.0.0.1:8000",
-		"0.0.0.0:8000":   "127.0.0.1:8000",
-		"[::]:8000":      "127.0.0.1:8000",
-		"[::1]:8000":     "[::1]:8000",
-		":8000":          "127.0.0.1:8000",
-	} {
-		a, err := net.ResolveTCPAddr("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := browserAddr(a); got != want {
-			t.Errorf("browserAddr(%s) = %s, want %s", addr, got, want)
 		}
 	}
 }
@@ -180,38 +155,32 @@ func TestRun(t *testing.T) {
 	}
 
 	t.Run("walkthrough", func(t *testing.T) {
-		out := &syncBuffer{}
-		if err := run(t.Context(), out, "127.0.0.1:0", "", false); err != nil {
-			t.Fatalf("run: %v; output:\n%s", err, out)
+		var out strings.Builder
+		if err := run(t.Context(), &out, "127.0.0.1:0", "", false); err != nil {
+			t.Fatalf("run: %v; output:\n%s", err, &out)
 		}
 		if !strings.Contains(out.String(), "All 7 steps went as expected.") {
-			t.Errorf("output:\n%s", out)
+			t.Errorf("output:\n%s", &out)
 		}
 	})
 
 	t.Run("serve", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		out := &syncBuffer{}
-		done := make(chan error, 1)
-		go func() { done <- run(ctx, out, "127.0.0.1:0", "", true) }()
+		cmd := exampletest.StartCommand(t, func(ctx context.Context, out io.Writer) error {
+			return run(ctx, out, "127.0.0.1:0", "", true)
+		})
 
 		// After the walkthrough the app keeps serving until ctx is done.
-		waitFor(t, out, "Press Ctrl-C to stop.", done)
-		if !strings.Contains(out.String(), "All 7 steps went as expected.") ||
-			!strings.Contains(out.String(), "log in as "+devfief.DemoEmail+" / "+devfief.DemoPassword) {
+		out := cmd.WaitFor(t, "Press Ctrl-C to stop.")
+		if !strings.Contains(out, "All 7 steps went as expected.") ||
+			!strings.Contains(out, "log in as "+devfief.DemoEmail+" / "+devfief.DemoPassword) {
 			t.Errorf("output:\n%s", out)
 		}
-		appURL := appURLIn(out.String())
-		resp, err := noRedirects.Get(appURL + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		appURL := appURLIn(out)
+		resp, _ := exampletest.Send(t, noRedirects, exampletest.NewRequest(t, http.MethodGet, appURL+"/"))
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s/: %s", appURL, resp.Status)
 		}
-		stop(t, cancel, done)
+		cmd.Stop(t)
 	})
 
 	t.Run("real Fief", func(t *testing.T) {
@@ -221,44 +190,38 @@ func TestRun(t *testing.T) {
 		t.Setenv("FIEF_BASE_URL", srv.URL)
 		t.Setenv("FIEF_CLIENT_ID", srv.ClientID)
 		t.Setenv("FIEF_CLIENT_SECRET", srv.ClientSecret)
-		ctx, cancel := context.WithCancel(t.Context())
-		defer cancel()
-		out := &syncBuffer{}
-		done := make(chan error, 1)
-		go func() { done <- run(ctx, out, "127.0.0.1:0", "", false) }()
+		cmd := exampletest.StartCommand(t, func(ctx context.Context, out io.Writer) error {
+			return run(ctx, out, "127.0.0.1:0", "", false)
+		})
 
-		waitFor(t, out, "Press Ctrl-C to stop.", done)
-		appURL := appURLIn(out.String())
+		out := cmd.WaitFor(t, "Press Ctrl-C to stop.")
+		appURL := appURLIn(out)
 		for _, want := range []string{
 			"Fief:      " + srv.URL + " (from FIEF_BASE_URL)",
 			"Allow the redirect URI " + appURL + "/auth-callback on your Fief client",
 			"open " + appURL + "/protected in your browser",
 		} {
-			if !strings.Contains(out.String(), want) {
+			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q:\n%s", want, out)
 			}
 		}
-		if strings.Contains(out.String(), "1. GET") {
+		if strings.Contains(out, "1. GET") {
 			t.Errorf("a walkthrough ran against a real Fief:\n%s", out)
 		}
-		resp, err := noRedirects.Get(appURL + "/protected")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := exampletest.Send(t, noRedirects, exampletest.NewRequest(t, http.MethodGet, appURL+"/protected"))
 		loc, _ := url.Parse(resp.Header.Get("Location"))
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc.String(), srv.URL+"/authorize?") ||
 			loc.Query().Get("redirect_uri") != appURL+"/auth-callback" {
 			t.Errorf("GET /protected: %s to %q, want 303 to %s/authorize with redirect_uri %s/auth-callback",
 				resp.Status, loc, srv.URL, appURL)
 		}
-		stop(t, cancel, done)
+		cmd.Stop(t)
 	})
 
 	t.Run("busy address", func(t *testing.T) {
 		ts := httptest.NewServer(http.NotFoundHandler())
 		defer ts.Close()
-		err := run(t.Context(), &syncBuffer{}, strings.TrimPrefix(ts.URL, "http://"), "", false)
+		err := run(t.Context(), io.Discard, strings.TrimPrefix(ts.URL, "http://"), "", false)
 		if err == nil {
 			t.Error("run succeeded on a busy address")
 		}
@@ -269,17 +232,13 @@ func TestRun(t *testing.T) {
 // and returns its URL.
 func serveApp(t *testing.T, f *devfief.Fief, wrap func(http.Handler) http.Handler) string {
 	t.Helper()
-	ts := httptest.NewServer(nil)
-	t.Cleanup(ts.Close)
-	app, err := newApp(f.Client, ts.URL, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if wrap != nil {
-		app = wrap(app)
-	}
-	ts.Config.Handler = app
-	return ts.URL
+	return exampletest.ServeApp(t, f, func(client *fief.Client, appURL string) (http.Handler, error) {
+		app, err := newApp(client, appURL, slog.New(slog.DiscardHandler))
+		if err == nil && wrap != nil {
+			app = wrap(app)
+		}
+		return app, err
+	})
 }
 
 // dropCookies returns app with the cookies whose names start with prefix
@@ -308,72 +267,11 @@ func dropCookies(app http.Handler, path, prefix string) http.Handler {
 }
 
 // noRedirects is an HTTP client that does not follow redirects.
-var noRedirects = &http.Client{
-	Timeout:       10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
+var noRedirects = exampletest.NoRedirects(http.DefaultClient)
 
 // appURLIn returns the app's URL that run printed in out.
 func appURLIn(out string) string {
 	_, appURL, _ := strings.Cut(out, "App:       ")
 	appURL, _, _ = strings.Cut(appURL, "\n")
 	return appURL
-}
-
-// waitFor waits until out contains s, or run returns (an error), or 10
-// seconds pass.
-func waitFor(t *testing.T, out *syncBuffer, s string, done <-chan error) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for !strings.Contains(out.String(), s) {
-		select {
-		case err := <-done:
-			t.Fatalf("run returned %v; output:\n%s", err, out)
-		case <-timeout:
-			t.Fatalf("no %q in the output:\n%s", s, out)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-// stop cancels run's context and waits for it to return nil.
-func stop(t *testing.T, cancel context.CancelFunc, done <-chan error) {
-	t.Helper()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after its context was canceled")
-	}
-}
-
-func embedded(t *testing.T) *devfief.Fief {
-	t.Helper()
-	f, err := devfief.Embedded("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

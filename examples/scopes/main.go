@@ -13,20 +13,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/examples/internal/devfief"
+	"github.com/fief-go/fief/examples/internal/devserver"
 	"github.com/fief-go/fief/fieftest"
 )
 
@@ -34,20 +29,10 @@ import (
 // client asks for at login (AuthURLOptions.Scopes).
 const requiredScope = "castles"
 
-func main() {
-	addr := flag.String("addr", "127.0.0.1:8000", "address to listen on")
-	fiefAddr := flag.String("fief-addr", "", "address of the embedded Fief test server (default: a random port)")
-	flag.Parse()
+func main() { devserver.Main("scopes", "127.0.0.1:8000", run) }
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop) // a second Ctrl-C stops at once
-	if err := run(ctx, os.Stdout, *addr, *fiefAddr); err != nil {
-		fmt.Fprintln(os.Stderr, "scopes:", err)
-		os.Exit(1)
-	}
-}
-
+// run serves the API with the Fief that devfief sets up, on addr, until ctx
+// is done.
 func run(ctx context.Context, out io.Writer, addr, fiefAddr string) error {
 	f, err := devfief.Setup(fiefAddr)
 	if err != nil {
@@ -59,25 +44,7 @@ func run(ctx context.Context, out io.Writer, addr, fiefAddr string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	userURL := "http://" + ln.Addr().String() + "/user"
-
-	f.Describe(out)
-	fmt.Fprintf(out, "API:       %s\n\n", userURL)
-	if f.Server != nil {
-		withScope := f.Server.AccessToken(f.User.ID, fieftest.Scopes("openid", requiredScope))
-		withoutScope := f.Server.AccessToken(f.User.ID)
-		fmt.Fprintf(out, "With a token granting the %q scope (200):\n  curl -i -H 'Authorization: Bearer %s' %s\n", requiredScope, withScope, userURL)
-		fmt.Fprintf(out, "With a token granting only \"openid\" (403):\n  curl -i -H 'Authorization: Bearer %s' %s\n\n", withoutScope, userURL)
-	} else {
-		fmt.Fprintf(out, "Call it with an access token of your tenant, obtained with scope \"openid %s\":\n", requiredScope)
-		fmt.Fprintf(out, "  curl -i -H \"Authorization: Bearer $TOKEN\" %s\n\n", userURL)
-	}
-	fmt.Fprintln(out, "Press Ctrl-C to stop.")
-	return serve(ctx, ln, app)
+	return devserver.Serve(ctx, addr, app, func(appURL string) { usage(out, f, appURL+"/user") })
 }
 
 // newApp returns the API's handler.
@@ -101,30 +68,18 @@ func getUser(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(info)
 }
 
-// serve runs an HTTP server for h on ln until ctx is done, then shuts it
-// down, giving the requests in flight 10 seconds to finish.
-func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+// usage writes which Fief the API at userURL uses, and how to call it.
+func usage(out io.Writer, f *devfief.Fief, userURL string) {
+	f.Describe(out)
+	fmt.Fprintf(out, "API:       %s\n\n", userURL)
+	if f.Server != nil {
+		withScope := f.Server.AccessToken(f.User.ID, fieftest.Scopes("openid", requiredScope))
+		withoutScope := f.Server.AccessToken(f.User.ID)
+		fmt.Fprintf(out, "With a token granting the %q scope (200):\n  curl -i -H 'Authorization: Bearer %s' %s\n", requiredScope, withScope, userURL)
+		fmt.Fprintf(out, "With a token granting only \"openid\" (403):\n  curl -i -H 'Authorization: Bearer %s' %s\n\n", withoutScope, userURL)
+	} else {
+		fmt.Fprintf(out, "Call it with an access token of your tenant, obtained with scope \"openid %s\":\n", requiredScope)
+		fmt.Fprintf(out, "  curl -i -H \"Authorization: Bearer $TOKEN\" %s\n\n", userURL)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	fmt.Fprintln(out, "Press Ctrl-C to stop.")
 }

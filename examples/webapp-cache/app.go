@@ -3,12 +3,12 @@ package main
 // The application: its routes, with the login through fief.LoginFlow.
 
 import (
-	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	"github.com/fief-go/fief"
+	"github.com/fief-go/fief/examples/internal/webpage"
 )
 
 // config is the application's configuration.
@@ -26,13 +26,8 @@ type config struct {
 	Cache fief.UserInfoCache
 }
 
-type app struct {
-	logger *slog.Logger
-}
-
 // newApp returns the application's handler.
 func newApp(client *fief.Client, cfg config, logger *slog.Logger) (http.Handler, error) {
-	a := &app{logger: logger}
 	cache := cfg.Cache
 	if cache == nil {
 		cache = fief.NewMemoryCache(10_000, cacheTTL)
@@ -64,38 +59,18 @@ func newApp(client *fief.Client, cfg config, logger *slog.Logger) (http.Handler,
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", a.home)
+	mux.HandleFunc("GET /{$}", webpage.Home)
 	mux.Handle("GET /login", flow.Login())
 	mux.Handle("GET /auth-callback", flow.Callback())
 	mux.Handle("POST /logout", flow.Logout())
-	mux.Handle("GET /protected", auth.CurrentUser()(http.HandlerFunc(a.protected)))
+	mux.Handle("GET /protected", auth.CurrentUser()(http.HandlerFunc(protected)))
 	return mux, nil
 }
 
-var pages = template.Must(template.New("").Parse(`
-{{define "home"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Fief web app</title></head>
-<body><h1>Welcome</h1><p><a href="/protected">Protected page</a></p></body></html>
-{{end}}
-{{define "protected"}}<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Protected page</title></head>
-<body><h1>Hello {{.}}</h1><p>You are authenticated.</p>
-<form method="post" action="/logout"><button type="submit">Log out</button></form></body></html>
-{{end}}`))
-
-func (a *app) home(w http.ResponseWriter, r *http.Request) { a.render(w, r, "home", nil) }
-
 // protected shows the user's email address, from the user info CurrentUser
-// put into the request's context.
-func (a *app) protected(w http.ResponseWriter, r *http.Request) {
+// put into the request's context. (The HTML is package webpage's.)
+func protected(w http.ResponseWriter, r *http.Request) {
 	user, _ := fief.UserInfoFromContext(r.Context())
 	w.Header().Set("Cache-Control", "no-store")
-	a.render(w, r, "protected", user.Email())
-}
-
-func (a *app) render(w http.ResponseWriter, r *http.Request, page string, data any) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pages.ExecuteTemplate(w, page, data); err != nil {
-		a.logger.ErrorContext(r.Context(), "cannot render page", "page", page, "error", err)
-	}
+	webpage.Protected(w, r, user.Email())
 }

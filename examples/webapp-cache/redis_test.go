@@ -3,14 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/examples/internal/devfief"
+	"github.com/fief-go/fief/examples/internal/exampletest"
 	"github.com/fief-go/fief/fieftest"
 	"github.com/fief-go/fief/internal/redistest"
 	"github.com/fief-go/fief/rediscache"
@@ -35,27 +36,18 @@ func TestRunWithRedis(t *testing.T) {
 	t.Setenv("FIEF_CLIENT_ID", srv.ClientID)
 	t.Setenv("FIEF_CLIENT_SECRET", srv.ClientSecret)
 
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	out := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, out, "127.0.0.1:0", "", "") }()
-	appURL := waitForURL(t, out, done)
-	if want := "Cache:     Redis at " + rs.Addr + ", database 0 (from REDIS_URL)"; !strings.Contains(out.String(), want) {
-		t.Errorf("output lacks %q:\n%s", want, out)
+	cmd := exampletest.StartCommand(t, func(ctx context.Context, out io.Writer) error {
+		return run(ctx, out, "127.0.0.1:0", "", "")
+	})
+	appURL := waitForURL(t, cmd)
+	if want := "Cache:     Redis at " + rs.Addr + ", database 0 (from REDIS_URL)"; !strings.Contains(cmd.Output(), want) {
+		t.Errorf("output lacks %q:\n%s", want, cmd.Output())
 	}
 
 	// Log in.
-	b := (&env{}).browser(t)
-	resp, _ := b.get(t, appURL+"/protected")
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("GET /protected: %s, want 303 to Fief", resp.Status)
-	}
-	callback, err := srv.Authorize(resp.Header.Get("Location"), devfief.DemoEmail, devfief.DemoPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp, body := b.get(t, callback.String()); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/protected" {
+	b := exampletest.NewBrowser(t)
+	callback := b.LogIn(t, srv, appURL+"/protected")
+	if resp, body := b.Get(t, callback.String()); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/protected" {
 		t.Fatalf("GET /auth-callback: %s to %q; body %s", resp.Status, resp.Header.Get("Location"), body)
 	}
 
@@ -76,17 +68,15 @@ func TestRunWithRedis(t *testing.T) {
 
 	// The protected page is served from Redis: no userinfo call.
 	for range 2 {
-		resp, body := b.get(t, appURL+"/protected")
-		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello "+devfief.DemoEmail) {
-			t.Fatalf("GET /protected: %s %s", resp.Status, body)
-		}
+		resp, body := b.Get(t, appURL+"/protected")
+		exampletest.CheckGreeting(t, resp, body)
 	}
 	if n := srv.Requests(fieftest.EndpointUserinfo); n != 0 {
 		t.Errorf("%d userinfo calls, want 0: the pages are served from Redis", n)
 	}
 
 	// Logout deletes the entry.
-	if resp, _ := b.do(t, http.MethodPost, appURL+"/logout"); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := b.Do(t, http.MethodPost, appURL+"/logout"); resp.StatusCode != http.StatusSeeOther {
 		t.Errorf("POST /logout: %s", resp.Status)
 	}
 	if n, err := rdb.Exists(t.Context(), key).Result(); err != nil || n != 0 {
@@ -95,15 +85,7 @@ func TestRunWithRedis(t *testing.T) {
 
 	// Stopping the command closes its connections to Redis: only this
 	// test's remains.
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not stop")
-	}
+	cmd.Stop(t)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		clients, err := rdb.ClientList(t.Context()).Result()
@@ -166,41 +148,24 @@ func TestRunWithRedisDown(t *testing.T) {
 	rs := redistest.Start(t)
 	rs.Kill()
 	t.Setenv("REDIS_URL", "redis://"+rs.Addr)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	out := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, out, "127.0.0.1:0", "", "") }()
-	appURL := waitForURL(t, out, done)
-	resp, _ := (&env{}).browser(t).get(t, appURL+"/")
+	cmd := exampletest.StartCommand(t, func(ctx context.Context, out io.Writer) error {
+		return run(ctx, out, "127.0.0.1:0", "", "")
+	})
+	appURL := waitForURL(t, cmd)
+	resp, _ := exampletest.NewBrowser(t).Get(t, appURL+"/")
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /: %s", resp.Status)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("run: %v", err)
-	}
+	cmd.Stop(t)
 }
 
-// waitForURL waits until run prints the URL to open, and returns the
-// application's URL.
-func waitForURL(t *testing.T, out *syncBuffer, done <-chan error) string {
+// waitForURL waits until the command prints the URL to open, and returns
+// the application's URL.
+func waitForURL(t *testing.T, cmd *exampletest.Command) string {
 	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		if _, rest, ok := strings.Cut(out.String(), "\nOpen "); ok {
-			if appURL, _, ok := strings.Cut(rest, "/protected in your browser"); ok {
-				return appURL
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run returned %v; output:\n%s", err, out)
-		case <-timeout:
-			t.Fatalf("run does not serve; output:\n%s", out)
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+	_, rest, _ := strings.Cut(cmd.WaitFor(t, "/protected in your browser"), "\nOpen ")
+	appURL, _, _ := strings.Cut(rest, "/protected in your browser")
+	return appURL
 }
 
 // redisCache returns the command's Redis cache on a new redis-server.
@@ -213,22 +178,4 @@ func redisCache(t *testing.T) fief.UserInfoCache {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

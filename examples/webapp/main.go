@@ -29,40 +29,25 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/fief-go/fief/examples/internal/devfief"
+	"github.com/fief-go/fief/examples/internal/devserver"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8000", "address to listen on")
 	publicURL := flag.String("public-url", "", "URL browsers reach the application at (default: http://<addr>)")
-	fiefAddr := flag.String("fief-addr", "", "address of the embedded Fief test server (default: a random port)")
-	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	context.AfterFunc(ctx, stop) // a second Ctrl-C stops at once
-	if err := run(ctx, os.Stdout, *addr, *publicURL, *fiefAddr); err != nil {
-		fmt.Fprintln(os.Stderr, "webapp:", err)
-		os.Exit(1)
-	}
+	devserver.Main("webapp", "127.0.0.1:8000", func(ctx context.Context, out io.Writer, addr, fiefAddr string) error {
+		return run(ctx, out, addr, *publicURL, fiefAddr)
+	})
 }
 
 func run(ctx context.Context, out io.Writer, addr, publicURL, fiefAddr string) error {
-	key, err := cookieKey(os.Getenv("APP_COOKIE_KEY"))
+	// The key that seals the cookies of logins in progress (nil: random).
+	key, err := devfief.CookieKey(os.Getenv("APP_COOKIE_KEY"))
 	if err != nil {
 		return err
 	}
@@ -72,65 +57,17 @@ func run(ctx context.Context, out io.Writer, addr, publicURL, fiefAddr string) e
 	}
 	defer f.Close()
 
-	ln, err := net.Listen("tcp", addr)
+	srv, err := devserver.Listen(addr, publicURL)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
-	if publicURL == "" {
-		publicURL = "http://" + ln.Addr().String()
-	}
-	publicURL = strings.TrimRight(publicURL, "/")
-	app, err := newApp(f.Client, config{URL: publicURL, CookieKey: key}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	defer srv.Close()
+	app, err := newApp(f.Client, config{URL: srv.URL, CookieKey: key}, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		return err
 	}
 
 	f.Describe(out)
-	if f.Server == nil {
-		fmt.Fprintf(out, "Allow the redirect URI %s/auth-callback on your Fief client.\n", publicURL)
-	}
-	fmt.Fprintf(out, "\nOpen %s/protected in your browser. Press Ctrl-C to stop.\n", publicURL)
-	return serve(ctx, ln, app)
-}
-
-// cookieKey decodes the hex key that seals the login cookies; "" gives nil,
-// which makes LoginFlow use a random key for this process.
-func cookieKey(s string) ([]byte, error) {
-	if s == "" {
-		return nil, nil
-	}
-	key, err := hex.DecodeString(s)
-	if err != nil || len(key) < 32 {
-		return nil, errors.New("APP_COOKIE_KEY must be at least 32 bytes in hex (64 hex digits), e.g. from: openssl rand -hex 32")
-	}
-	return key, nil
-}
-
-// serve runs an HTTP server for h on ln until ctx is done, then shuts it
-// down, giving the requests in flight 10 seconds to finish.
-func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	f.DescribeWebApp(out, srv.URL)
+	return srv.Serve(ctx, app)
 }

@@ -10,6 +10,8 @@
 package devfief
 
 import (
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -126,4 +128,29 @@ func (f *Fief) Describe(w io.Writer) {
 	}
 	fmt.Fprintf(w, "Fief:      %s (embedded test server; set FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET to use yours)\n", f.BaseURL)
 	fmt.Fprintf(w, "Log in as: %s / %s (permissions: %s)\n", f.User.Email, DemoPassword, strings.Join(f.User.Permissions, ", "))
+}
+
+// DescribeWebApp writes, after Describe, what to do to log in to the web
+// application at appURL: with a real Fief, allow its redirect URI
+// <appURL>/auth-callback on the client; then open its protected page.
+func (f *Fief) DescribeWebApp(w io.Writer, appURL string) {
+	if f.Server == nil {
+		fmt.Fprintf(w, "Allow the redirect URI %s/auth-callback on your Fief client.\n", appURL)
+	}
+	fmt.Fprintf(w, "\nOpen %s/protected in your browser. Press Ctrl-C to stop.\n", appURL)
+}
+
+// CookieKey decodes the hex key that seals the cookies of logins in
+// progress (APP_COOKIE_KEY, for fief.LoginFlowConfig.CookieKey): at least
+// 32 bytes, the same on every instance of an application. "" gives nil,
+// which makes LoginFlow use a random key for this process.
+func CookieKey(hexKey string) ([]byte, error) {
+	if hexKey == "" {
+		return nil, nil
+	}
+	key, err := hex.DecodeString(hexKey)
+	if err != nil || len(key) < 32 {
+		return nil, errors.New("APP_COOKIE_KEY must be at least 32 bytes in hex (64 hex digits), e.g. from: openssl rand -hex 32")
+	}
+	return key, nil
 }

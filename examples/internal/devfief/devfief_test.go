@@ -95,3 +95,30 @@ func TestEmbeddedBusyAddress(t *testing.T) {
 		t.Errorf("error %v, want one naming the address", err)
 	}
 }
+
+func TestCookieKey(t *testing.T) {
+	if key, err := CookieKey(""); key != nil || err != nil {
+		t.Errorf(`CookieKey(""): %x, %v; want nil (a random key)`, key, err)
+	}
+	for _, bad := range []string{"abcd", strings.Repeat("ab", 31), strings.Repeat("zz", 32)} {
+		if _, err := CookieKey(bad); err == nil || !strings.Contains(err.Error(), "APP_COOKIE_KEY") {
+			t.Errorf("CookieKey(%q): %v, want an error naming APP_COOKIE_KEY", bad, err)
+		}
+	}
+	if key, err := CookieKey(strings.Repeat("ab", 32)); err != nil || len(key) != 32 || key[0] != 0xab {
+		t.Errorf("CookieKey of 32 bytes: %x, %v", key, err)
+	}
+}
+
+func TestDescribeWebApp(t *testing.T) {
+	var out strings.Builder
+	(&Fief{Server: &fieftest.Server{}}).DescribeWebApp(&out, "http://127.0.0.1:8000")
+	if got, want := out.String(), "\nOpen http://127.0.0.1:8000/protected in your browser. Press Ctrl-C to stop.\n"; got != want {
+		t.Errorf("embedded Fief: %q, want %q", got, want)
+	}
+	out.Reset()
+	(&Fief{}).DescribeWebApp(&out, "https://app.example.com")
+	if !strings.HasPrefix(out.String(), "Allow the redirect URI https://app.example.com/auth-callback on your Fief client.\n") {
+		t.Errorf("real Fief: %q", &out)
+	}
+}
