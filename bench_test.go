@@ -6,80 +6,149 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/fieftest"
 )
 
+// The benchmarks of this file put fief-go next to the floor of any access
+// token validation, the bare RSA signature check of the same token, in one
+// run:
+//
+//	go test -run '^$' -bench 'ValidateAccessToken|Authenticated' -benchmem -count 5 .
+
 // benchKey is one RSA-4096 key, the size Fief generates, shared by every
 // benchmark of the package (generating it takes seconds).
 var benchKey = sync.OnceValue(func() *rsa.PrivateKey { return fieftest.GenerateKey(4096) })
 
-// benchFixture returns a server signing with the 4096-bit key, a warmed-up
-// client and a Fief-shaped access token.
-func benchFixture(b *testing.B) (*fieftest.Server, *fief.Client, string) {
+// benchFixture returns a server signing with the 4096-bit key and a
+// Fief-shaped access token requiring nothing but what Fief puts in it.
+func benchFixture(b *testing.B) (*fieftest.Server, string) {
 	b.Helper()
 	s := fieftest.NewTB(b, fieftest.WithSigningKey(benchKey()))
 	u := s.AddUser(fieftest.User{Email: "anne@bretagne.duchy", Password: "herminetruc", Permissions: []string{"castles:read", "castles:write"}})
-	c, err := fief.New(s.URL, s.ClientID, s.ClientSecret)
+	return s, s.AccessToken(u.ID, fieftest.Scopes("openid", "offline_access", "castles"), fieftest.ACR("1"))
+}
+
+// benchClient returns a client of s that has fetched its key set.
+func benchClient(b *testing.B, s *fieftest.Server, token string, opts ...fief.Option) *fief.Client {
+	b.Helper()
+	c, err := fief.New(s.URL, s.ClientID, s.ClientSecret, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	tok := s.AccessToken(u.ID, fieftest.Scopes("openid", "offline_access", "castles"), fieftest.ACR("1"))
-	if _, err := c.ValidateAccessToken(context.Background(), tok); err != nil {
+	if _, err := c.ValidateAccessToken(context.Background(), token); err != nil {
 		b.Fatal(err)
 	}
-	return s, c, tok
+	return c
 }
 
-// BenchmarkValidateAccessToken compares ValidateAccessToken with the bare
-// RSA signature check of the same token (the floor), in one run.
-func BenchmarkValidateAccessToken(b *testing.B) {
-	s, c, tok := benchFixture(b)
-	ctx := context.Background()
+// benchBareVerify is the floor: SHA-256 and rsa.VerifyPKCS1v15 of the token.
+func benchBareVerify(b *testing.B, pub *rsa.PublicKey, token string) {
+	dot := strings.LastIndexByte(token, '.')
+	sig, err := base64.RawURLEncoding.DecodeString(token[dot+1:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		h := sha256.Sum256([]byte(token[:dot]))
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
-	b.Run("bare-rsa-verify", func(b *testing.B) {
-		pub := s.PublicKey()
-		dot := strings.LastIndexByte(tok, '.')
-		sig, err := base64.RawURLEncoding.DecodeString(tok[dot+1:])
+// BenchmarkValidateAccessToken: a token seen for the first time (the
+// verified-token cache off) and seen again (a cache hit).
+func BenchmarkValidateAccessToken(b *testing.B) {
+	s, tok := benchFixture(b)
+	uncached := benchClient(b, s, tok, fief.WithVerifiedTokenCache(0))
+	cached := benchClient(b, s, tok)
+	ctx := context.Background()
+	validate := func(c *fief.Client) func(b *testing.B) {
+		return func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.ValidateAccessToken(ctx, tok, fief.RequireScopes("castles")); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.Run("bare-rsa-verify", func(b *testing.B) { benchBareVerify(b, s.PublicKey(), tok) })
+	b.Run("fief-first-sight", validate(uncached))
+	b.Run("fief-repeat", validate(cached))
+	if n := s.Requests(fieftest.EndpointJWKS); n != 2 { // one per client
+		b.Fatalf("JWKS fetched %d times during the benchmark", n)
+	}
+}
+
+// countingHandler counts the requests it serves. Each goroutine of a
+// parallel benchmark has its own, so that the benchmark shares no memory
+// between goroutines but the middleware's.
+type countingHandler struct{ served int64 }
+
+func (c *countingHandler) ServeHTTP(http.ResponseWriter, *http.Request) { c.served++ }
+
+// BenchmarkAuthenticated: one request through Authenticated (bearer
+// header, one required scope), for a token seen for the first time and for
+// a token seen before, and the latter from parallel goroutines.
+func BenchmarkAuthenticated(b *testing.B) {
+	s, tok := benchFixture(b)
+	middleware := func(c *fief.Client) func(http.Handler) http.Handler {
+		auth, err := fief.NewAuth(c)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportAllocs()
-		for b.Loop() {
-			h := sha256.Sum256([]byte(tok[:dot]))
-			if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig); err != nil {
-				b.Fatal(err)
+		return auth.Authenticated(fief.RequireScopes("castles"))
+	}
+	newRequest := func() *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/castles", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		return r
+	}
+	serve := func(mw func(http.Handler) http.Handler) func(b *testing.B) {
+		return func(b *testing.B) {
+			next := &countingHandler{}
+			h, r, w := mw(next), newRequest(), httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+			if w.Code != http.StatusOK || next.served != int64(b.N) {
+				b.Fatalf("status %d, %d of %d requests served", w.Code, next.served, b.N)
 			}
 		}
-	})
-	uncached, err := fief.New(s.URL, s.ClientID, s.ClientSecret, fief.WithVerifiedTokenCache(0))
-	if err != nil {
-		b.Fatal(err)
 	}
-	if _, err := uncached.ValidateAccessToken(ctx, tok); err != nil {
-		b.Fatal(err)
-	}
-	b.Run("fief-first-sight", func(b *testing.B) {
+	uncached := middleware(benchClient(b, s, tok, fief.WithVerifiedTokenCache(0)))
+	cached := middleware(benchClient(b, s, tok))
+
+	b.Run("bare-rsa-verify", func(b *testing.B) { benchBareVerify(b, s.PublicKey(), tok) })
+	b.Run("middleware-first-sight", serve(uncached))
+	b.Run("middleware-repeat", serve(cached))
+	b.Run("middleware-repeat-parallel", func(b *testing.B) {
+		var served atomic.Int64
 		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := uncached.ValidateAccessToken(ctx, tok, fief.RequireScopes("castles")); err != nil {
-				b.Fatal(err)
+		b.RunParallel(func(pb *testing.PB) {
+			next := &countingHandler{}
+			h, r, w := cached(next), newRequest(), httptest.NewRecorder()
+			for pb.Next() {
+				h.ServeHTTP(w, r)
 			}
-		}
-	})
-	b.Run("fief-repeat", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := c.ValidateAccessToken(ctx, tok, fief.RequireScopes("castles")); err != nil {
-				b.Fatal(err)
-			}
+			served.Add(next.served)
+		})
+		if served.Load() != int64(b.N) {
+			b.Fatalf("%d of %d requests served", served.Load(), b.N)
 		}
 	})
 	if n := s.Requests(fieftest.EndpointJWKS); n != 2 { // one per client
-		b.Fatalf("JWKS fetched %d times during the benchmark", n)
+		b.Fatalf("key set fetched %d times", n)
 	}
 }
