@@ -646,11 +646,17 @@ func TestDiscoveryErrorsAreNotCached(t *testing.T) {
 				t.Fatalf("err = %v, want a RequestError %d", err, tt.status)
 			}
 			s.ClearFaults()
-			// The failure was not cached. The key set retries after a short
-			// backoff (1 s) when its first fetch failed.
-			if tt.ep == fieftest.EndpointJWKS {
-				time.Sleep(1100 * time.Millisecond)
+			// Within a short backoff (1 s) the failure is answered from
+			// memory, without a request to Fief...
+			before := s.Requests(tt.ep)
+			if _, err := c.ValidateAccessToken(ctx, tok); !errors.Is(err, fief.ErrDiscovery) {
+				t.Fatalf("within the backoff: %v", err)
 			}
+			if n := s.Requests(tt.ep) - before; n != 0 {
+				t.Fatalf("within the backoff: %d requests to %s", n, tt.ep)
+			}
+			// ...but it is not cached: after the backoff the client recovers.
+			time.Sleep(1100 * time.Millisecond)
 			if _, err := c.ValidateAccessToken(ctx, tok); err != nil {
 				t.Fatalf("after recovery: %v", err)
 			}

@@ -220,6 +220,7 @@ func TestFaults(t *testing.T) {
 		s2.SetFault(fieftest.EndpointDiscovery, fieftest.Fault{Latency: 30 * time.Second, Times: 1})
 		f2 := newFaultApp(t, s2, fief.WithTimeout(200*time.Millisecond))
 		within(t, 2*time.Second, "Authenticated with a slow discovery", func() { f2.expect(t, "/token", f2.token(), ansUnavailable) })
+		time.Sleep(1100 * time.Millisecond) // the discovery retry backoff
 		f2.expect(t, "/token", f2.token(), mwAnswer{200, "", "user=" + f2.user.ID})
 	})
 

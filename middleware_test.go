@@ -227,8 +227,10 @@ func TestFiefUnavailable(t *testing.T) {
 	w := mwServe(a.Authenticated()(mwEcho), "")
 	ansNoToken.check(t, "no token, Fief down", w.Code, w.Header(), w.Body.String())
 
-	// Fief is back: failures were not cached.
+	// Fief is back: failures were not cached (once the 1 s retry backoff
+	// of discovery has passed).
 	e.s.SetDown(false)
+	time.Sleep(1100 * time.Millisecond)
 	w = mwServe(cached.CurrentUser()(mwEcho), token)
 	if w.Code != 200 {
 		t.Fatalf("Fief back: %d %s", w.Code, w.Body)

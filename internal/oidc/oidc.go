@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/fief-go/fief/internal/bg"
 	"github.com/fief-go/fief/internal/httpx"
@@ -45,7 +46,14 @@ type Provider struct {
 	mu       sync.Mutex
 	cfg      *Config
 	inflight *call
+	failErr  error     // the last failure, while no configuration is cached
+	failedAt time.Time // when it happened
 }
+
+// RetryBackoff is how long a failed fetch is answered from memory before
+// the next caller tries again, so that requests arriving while Fief is down
+// do not turn into a stream of fetches.
+const RetryBackoff = time.Second
 
 type call struct {
 	done chan struct{}
@@ -74,6 +82,11 @@ func (p *Provider) Config(ctx context.Context) (*Config, error) {
 		return cfg, nil
 	}
 	c := p.inflight
+	if c == nil && p.failErr != nil && time.Since(p.failedAt) < RetryBackoff {
+		err := p.failErr
+		p.mu.Unlock()
+		return nil, err
+	}
 	if c == nil {
 		c = &call{done: make(chan struct{})}
 		// The fetch runs detached from the first caller's cancellation so
@@ -98,7 +111,9 @@ func (p *Provider) fetch(ctx context.Context, c *call) {
 	cfg, err := p.get(ctx)
 	p.mu.Lock()
 	if err == nil {
-		p.cfg = cfg
+		p.cfg, p.failErr = cfg, nil
+	} else {
+		p.failErr, p.failedAt = err, time.Now()
 	}
 	p.inflight = nil
 	c.cfg, c.err = cfg, err
