@@ -45,6 +45,11 @@ const (
 	// DefaultKeyRefreshCooldown is the minimum time between two key-set
 	// fetches triggered by an unknown key ID.
 	DefaultKeyRefreshCooldown = 30 * time.Second
+	// KeySetMaxAge is the age after which the cached key set is refreshed
+	// in the background at its next use, so that a key Fief no longer
+	// publishes stops being trusted within about an hour even when no token
+	// names a new key. The cached keys keep serving meanwhile.
+	KeySetMaxAge = time.Hour
 	// DefaultVerifiedTokenCacheSize is how many verified access tokens a
 	// Client remembers by default (a few MiB at most).
 	DefaultVerifiedTokenCacheSize = 10000
@@ -247,6 +252,7 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 		Cooldown:   s.cooldown,
 		Now:        s.now,
 		Background: c.bg,
+		MaxAge:     KeySetMaxAge,
 	})
 	c.now = s.now
 	if s.cacheSize > 0 {

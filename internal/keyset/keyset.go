@@ -38,6 +38,12 @@ type Config struct {
 	Now func() time.Time
 	// Background runs fetches; nil runs them in plain goroutines.
 	Background *bg.Group
+	// MaxAge, when positive, is the age after which the set is refreshed
+	// in the background at its next use (while the current keys keep
+	// serving), so that a key removed from the tenant stops being trusted
+	// even if no token names an unknown key. Such refreshes share the
+	// cooldown of the refreshes for unknown key IDs.
+	MaxAge time.Duration
 }
 
 // Set is a cached key set. Reads are lock-free; refreshes are coalesced.
@@ -53,9 +59,10 @@ type Set struct {
 }
 
 type snapshot struct {
-	byID    map[string]Key
-	all     []Key
-	version uint64
+	byID      map[string]Key
+	all       []Key
+	version   uint64
+	fetchedAt time.Time
 }
 
 type call struct {
@@ -75,7 +82,7 @@ func New(cfg Config) *Set {
 // triggers one refresh, shared with concurrent callers, unless a refresh for
 // an unknown kid started less than the cooldown ago: then it fails at once.
 func (s *Set) Get(ctx context.Context, kid string, allowRefresh bool) (Key, error) {
-	if snap := s.snap.Load(); snap != nil {
+	if snap := s.current(); snap != nil {
 		if k, ok := snap.byID[kid]; ok {
 			return k, nil
 		}
@@ -96,13 +103,38 @@ func (s *Set) Get(ctx context.Context, kid string, allowRefresh bool) (Key, erro
 
 // All returns every key, fetching the set if it was never fetched.
 func (s *Set) All(ctx context.Context) ([]Key, error) {
-	if snap := s.snap.Load(); snap != nil {
+	if snap := s.current(); snap != nil {
 		return snap.all, nil
 	}
 	if err := s.refresh(ctx, false); err != nil {
 		return nil, err
 	}
 	return s.snap.Load().all, nil
+}
+
+// current returns the current snapshot (nil before the first fetch) and,
+// when it is older than MaxAge, starts a refresh in the background without
+// waiting for it.
+func (s *Set) current() *snapshot {
+	snap := s.snap.Load()
+	if snap == nil || s.cfg.MaxAge <= 0 {
+		return snap
+	}
+	now := s.cfg.Now()
+	if now.Sub(snap.fetchedAt) < s.cfg.MaxAge {
+		return snap
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight != nil || (!s.lastRefresh.IsZero() && now.Sub(s.lastRefresh) < s.cfg.Cooldown) {
+		return snap
+	}
+	c := &call{done: make(chan struct{})}
+	if s.spawn(func(ctx context.Context) { s.fetch(ctx, c) }) == nil {
+		s.lastRefresh = now
+		s.inflight = c
+	}
+	return snap
 }
 
 // refresh fetches the keys. forced refreshes (unknown kid) are subject to
@@ -166,7 +198,7 @@ func (s *Set) fetch(ctx context.Context, c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
-		snap := &snapshot{byID: make(map[string]Key, len(keys)), all: keys, version: 1}
+		snap := &snapshot{byID: make(map[string]Key, len(keys)), all: keys, version: 1, fetchedAt: s.cfg.Now()}
 		if old := s.snap.Load(); old != nil {
 			snap.version = old.version + 1
 		}

@@ -253,3 +253,62 @@ func TestVersionAndHolds(t *testing.T) {
 		t.Fatal("removed key still held")
 	}
 }
+
+func TestStaleSetRefreshesInBackground(t *testing.T) {
+	src := &source{kids: []string{"a"}}
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	set := New(Config{Fetch: src.fetch, Cooldown: time.Minute, MaxAge: time.Hour, Now: clk.Now})
+	ctx := context.Background()
+	if _, err := set.Get(ctx, "a", false); err != nil {
+		t.Fatal(err)
+	}
+	// Fief removes key a. Within MaxAge nothing is fetched.
+	src.set(nil, "b")
+	clk.Add(59 * time.Minute)
+	if _, err := set.Get(ctx, "a", false); err != nil {
+		t.Fatalf("fresh set: %v", err)
+	}
+	if n := src.fetches.Load(); n != 1 {
+		t.Fatalf("fetches = %d, want 1", n)
+	}
+	// Past MaxAge the next use still answers from the current keys, at
+	// once, and starts one refresh in the background.
+	clk.Add(time.Minute)
+	if _, err := set.Get(ctx, "a", false); err != nil {
+		t.Fatalf("stale set answered with an error: %v", err)
+	}
+	for i := 0; i < 10; i++ {
+		set.All(ctx) // a refresh is already running or just done: no other
+	}
+	waitFor(t, func() bool { return set.Version() == 2 })
+	if n := src.fetches.Load(); n != 2 {
+		t.Fatalf("fetches = %d, want 2", n)
+	}
+	if _, err := set.Get(ctx, "a", false); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("removed key still trusted: %v", err)
+	}
+	// A failed background refresh keeps the keys and waits for the cooldown.
+	src.set(errors.New("down"))
+	clk.Add(time.Hour)
+	set.Get(ctx, "b", false)
+	waitFor(t, func() bool { return src.fetches.Load() == 3 })
+	for i := 0; i < 10; i++ {
+		if _, err := set.Get(ctx, "b", false); err != nil {
+			t.Fatalf("keys lost after a failed refresh: %v", err)
+		}
+	}
+	if n := src.fetches.Load(); n != 3 {
+		t.Fatalf("fetches = %d within the cooldown, want 3", n)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
