@@ -582,7 +582,7 @@ func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err e
 	case errors.Is(err, ErrDiscovery), errors.As(err, &re) && (re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests):
 		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief unavailable", err)
 		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
-	case re != nil && oauthError(re.Body) == "invalid_client":
+	case re != nil && re.Code() == "invalid_client":
 		// The application's client ID or secret is wrong: not the user's
 		// doing, and retrying will not help until the operators fix it.
 		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief refused the client credentials", err)
@@ -600,16 +600,6 @@ func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err e
 		}
 		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
 	}
-}
-
-// oauthError returns the error code of a token endpoint's error body
-// ({"error":"invalid_grant"}), or "".
-func oauthError(body string) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal([]byte(body), &e)
-	return e.Error
 }
 
 // Logout returns the handler that logs the user out: it deletes the
