@@ -142,7 +142,7 @@ func TestAdversarialTokens(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handled.Add(1)
 		info, _ := fief.AccessTokenInfoFromContext(r.Context())
-		fmt.Fprintf(w, "user=%s", info.UserID)
+		fmt.Fprintf(w, "user=%s", info.UserID())
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/castles", a.Authenticated(fief.RequireScopes("castles"))(ok))

@@ -152,3 +152,38 @@ func BenchmarkAuthenticated(b *testing.B) {
 		b.Fatalf("key set fetched %d times", n)
 	}
 }
+
+// BenchmarkForgedToken: what forged tokens of various shapes cost, naming
+// a key the client does not have (so no RSA work hides the parsing): a
+// small one, one nested as deep as allowed, one with a long permission
+// list, and one nested deeper than allowed (refused by the shape scan).
+func BenchmarkForgedToken(b *testing.B) {
+	s, token := benchFixture(b)
+	c := benchClient(b, s, token)
+	ctx := context.Background()
+	forge := func(extra string) string {
+		hdr := b64.EncodeToString([]byte(`{"alg":"RS256","kid":"forged"}`))
+		payload := `{"iss":"` + s.Issuer() + `","sub":"00000000-0000-0000-0000-000000000000","exp":4102444800,"scope":"openid","acr":"0"` + extra + `}`
+		return hdr + "." + b64.EncodeToString([]byte(payload)) + "." + strings.Repeat("A", 683)
+	}
+	perms := make([]string, 700)
+	for i := range perms {
+		perms[i] = `"perm-` + strings.Repeat("x", 4) + `"`
+	}
+	cases := []struct{ name, token string }{
+		{"small", forge(`,"permissions":[]`)},
+		{"nested-16", forge(`,"permissions":[],"x":` + strings.Repeat("[", 15) + strings.Repeat("]", 15))},
+		{"permissions-700", forge(`,"permissions":[` + strings.Join(perms, ",") + `]`)},
+		{"nested-4000", forge(`,"permissions":[],"x":` + strings.Repeat("[", 4000) + strings.Repeat("]", 4000))},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.ValidateAccessToken(ctx, tc.token); err == nil {
+					b.Fatal("forged token accepted")
+				}
+			}
+		})
+	}
+}

@@ -84,11 +84,11 @@ func (c *Client) fetchKeys(ctx context.Context) ([]keyset.Key, error) {
 // verifyJWS checks the signature of a parsed token with the tenant keys:
 // the key named by kid, or every key when the token has no kid, and returns
 // the key that verified it. An unknown kid triggers a key-set refresh only
-// when allowRefresh is set. mkErr builds the token-class error (access or ID
-// token).
-func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, allowRefresh bool, mkErr func(string) error) (keyset.Key, error) {
+// when the key set's limits allow one and mayRefresh, called then,
+// approves. mkErr builds the token-class error (access or ID token).
+func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, mayRefresh func() bool, mkErr func(string) error) (keyset.Key, error) {
 	if j.Header.Kid != "" {
-		key, err := c.keys.Get(ctx, j.Header.Kid, allowRefresh)
+		key, err := c.keys.Get(ctx, j.Header.Kid, mayRefresh)
 		switch {
 		case errors.Is(err, keyset.ErrUnknownKey):
 			return key, mkErr(err.Error())
@@ -111,6 +111,9 @@ func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, allowRefresh bool, 
 	}
 	return keyset.Key{}, mkErr(jose.ErrSignature.Error())
 }
+
+// always approves every key-set refresh.
+func always() bool { return true }
 
 // accessClaims are the claims of a Fief access token. Pointers tell a
 // missing claim from an empty one; a claim of the wrong JSON type fails the
@@ -162,14 +165,14 @@ func collect(reqs []Requirement) requirements {
 
 // check applies the requirements to a valid token, in the reference
 // client's order: scopes, then ACR, then permissions.
-func (r *requirements) check(info *AccessTokenInfo) error {
+func (r *requirements) check(info AccessTokenInfo) error {
 	for _, s := range r.scopes {
 		if !info.HasScope(s) {
 			return fmt.Errorf("%w: %q", ErrAccessTokenMissingScope, s)
 		}
 	}
-	if info.ACR < r.acr {
-		return fmt.Errorf("%w: have %s, need %s", ErrAccessTokenACRTooLow, info.ACR, r.acr)
+	if info.ACR() < r.acr {
+		return fmt.Errorf("%w: have %s, need %s", ErrAccessTokenACRTooLow, info.ACR(), r.acr)
 	}
 	for _, p := range r.permissions {
 		if !info.HasPermission(p) {
@@ -193,35 +196,32 @@ func (r *requirements) check(info *AccessTokenInfo) error {
 // ErrAccessTokenMissingPermission. When the key set cannot be fetched at all
 // the error wraps ErrDiscovery instead. The only network requests are the
 // first discovery and key-set fetches and a refresh for an unknown key ID.
-func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, reqs ...Requirement) (*AccessTokenInfo, error) {
-	shared, err := c.verifyAccessToken(ctx, accessToken)
+func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, reqs ...Requirement) (AccessTokenInfo, error) {
+	info, err := c.verifyAccessToken(ctx, accessToken)
 	if err != nil {
-		return nil, err
+		return AccessTokenInfo{}, err
 	}
 	r := collect(reqs)
-	if err := r.check(shared); err != nil {
-		return nil, err
+	if err := r.check(info); err != nil {
+		return AccessTokenInfo{}, err
 	}
-	info := *shared // the caller's own copy
-	return &info, nil
+	return info, nil
 }
 
 // verifiedToken is what the verified-token cache remembers of a token.
 type verifiedToken struct {
-	info *AccessTokenInfo // shared by every hit: copied before it is returned
-	key  keyset.Key       // the key that verified the signature
+	info AccessTokenInfo // immutable, shared by every hit
+	key  keyset.Key      // the key that verified the signature
 }
 
 // verifyAccessToken does every check of ValidateAccessToken but the
 // requirements. A token seen before and still cached skips the signature
 // and JSON work: its result depends only on the token's bytes and the key,
 // which must still be published; its expiry is checked again (strictly,
-// without leeway: a token within its leeway takes the full path). The
-// result may be the cache's own value, shared by every caller presenting
-// the token: it must not be modified.
-func (c *Client) verifyAccessToken(ctx context.Context, token string) (*AccessTokenInfo, error) {
+// without leeway: a token within its leeway takes the full path).
+func (c *Client) verifyAccessToken(ctx context.Context, token string) (AccessTokenInfo, error) {
 	now := c.now()
-	version := c.keys.Version()
+	version := c.keys.Version(now)
 	if c.tokens != nil {
 		if e, ok := c.tokens.Get(token, now, version, c.keyHeld); ok {
 			return e.Value.info, nil
@@ -229,68 +229,84 @@ func (c *Client) verifyAccessToken(ctx context.Context, token string) (*AccessTo
 	}
 	info, key, err := c.verifyAccessTokenFull(ctx, token, now)
 	if err != nil {
-		return nil, err
+		return AccessTokenInfo{}, err
 	}
 	if c.tokens != nil {
-		c.tokens.Put(token, verifiedToken{info: info, key: key}, info.Expiry, version, now)
+		// The token is usually a substring of a request header (or of the
+		// Cookie line, or of the raw query), which the cache would keep
+		// alive, up to 1 MiB, for the token's lifetime: keep a copy. The
+		// info is not shared yet.
+		token = strings.Clone(token)
+		info.t.token = token
+		c.tokens.Put(token, verifiedToken{info: info, key: key}, info.t.expiry, version, now)
 	}
 	return info, nil
 }
 
 // verifyAccessTokenFull verifies the token's signature and claims.
-func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now time.Time) (*AccessTokenInfo, keyset.Key, error) {
+func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now time.Time) (AccessTokenInfo, keyset.Key, error) {
 	var key keyset.Key
 	j, err := jose.ParseJWS(token)
 	if err != nil {
-		return nil, key, invalidAccessToken(err.Error())
-	}
-	var claims accessClaims
-	if err := json.Unmarshal(j.Payload, &claims); err != nil {
-		return nil, key, invalidAccessToken(jose.ErrClaims.Error())
+		return AccessTokenInfo{}, key, invalidAccessToken(err.Error())
 	}
 	cfg, err := c.openIDConfig(ctx)
 	if err != nil {
-		return nil, key, err
+		return AccessTokenInfo{}, key, err
 	}
-	// A token that would be refused anyway never triggers a key refresh, so
-	// forged tokens cannot steer requests to Fief.
-	timeErr := claims.CheckTimes(now, c.leeway)
-	plausible := timeErr == nil && claims.Iss == cfg.Issuer
+	// The claims are decoded once the signature is verified, so that a
+	// forged token costs no JSON work. Only a token naming an unknown key
+	// has its issuer and validity period read before, to decide whether it
+	// may trigger a key-set refresh: one that would be refused anyway
+	// never does, so forged tokens cannot steer requests to Fief.
+	plausible := func() bool {
+		var tc jose.TimeClaims
+		return j.DecodePayload() == nil && json.Unmarshal(j.Payload, &tc) == nil &&
+			tc.CheckTimes(now, c.leeway) == nil && tc.Iss == cfg.Issuer
+	}
 	if key, err = c.verifyJWS(ctx, &j, plausible, invalidAccessToken); err != nil {
-		return nil, key, err
+		return AccessTokenInfo{}, key, err
 	}
+	if err := j.DecodePayload(); err != nil {
+		return AccessTokenInfo{}, key, invalidAccessToken(err.Error())
+	}
+	var claims accessClaims
+	if err := json.Unmarshal(j.Payload, &claims); err != nil {
+		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrClaims.Error())
+	}
+	timeErr := claims.CheckTimes(now, c.leeway)
 	switch {
 	case errors.Is(timeErr, jose.ErrExpired):
-		return nil, key, fmt.Errorf("%w: %w", ErrAccessTokenExpired, timeErr)
+		return AccessTokenInfo{}, key, fmt.Errorf("%w: %w", ErrAccessTokenExpired, timeErr)
 	case timeErr != nil:
-		return nil, key, invalidAccessToken(timeErr.Error())
+		return AccessTokenInfo{}, key, invalidAccessToken(timeErr.Error())
 	case claims.Iss != cfg.Issuer:
-		return nil, key, invalidAccessToken(jose.ErrIssuer.Error())
+		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrIssuer.Error())
 	case len(c.audiences) > 0 && !claims.Aud.Contains(c.audiences):
-		return nil, key, invalidAccessToken(jose.ErrAudience.Error())
+		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrAudience.Error())
 	case !claims.Scope.Set:
-		return nil, key, invalidAccessToken("no scope claim")
+		return AccessTokenInfo{}, key, invalidAccessToken("no scope claim")
 	case !claims.ACR.Set:
-		return nil, key, invalidAccessToken("no acr claim")
+		return AccessTokenInfo{}, key, invalidAccessToken("no acr claim")
 	case !claims.Permissions.Set:
-		return nil, key, invalidAccessToken("no permissions claim")
+		return AccessTokenInfo{}, key, invalidAccessToken("no permissions claim")
 	}
 	acr, err := ParseACR(claims.ACR.Value)
 	if err != nil {
-		return nil, key, invalidAccessToken("acr is not \"0\" or \"1\"")
+		return AccessTokenInfo{}, key, invalidAccessToken("acr is not \"0\" or \"1\"")
 	}
 	id, ok := canonicalUUID(claims.Sub)
 	if !ok {
-		return nil, key, invalidAccessToken("sub is not a UUID")
+		return AccessTokenInfo{}, key, invalidAccessToken("sub is not a UUID")
 	}
-	return &AccessTokenInfo{
-		UserID:      id,
-		Scopes:      strings.Fields(claims.Scope.Value),
-		ACR:         acr,
-		Permissions: slices.Clip([]string(claims.Permissions.Value)),
-		Expiry:      claims.Exp.Time,
-		AccessToken: token,
-	}, key, nil
+	return AccessTokenInfo{&accessToken{
+		userID:      id,
+		scopes:      strings.Fields(claims.Scope.Value),
+		acr:         acr,
+		permissions: slices.Clip([]string(claims.Permissions.Value)),
+		expiry:      claims.Exp.Time,
+		token:       token,
+	}}, key, nil
 }
 
 // canonicalUUID parses a UUID in its hyphenated form (any case) and returns
@@ -335,8 +351,11 @@ func (c *Client) decodeIDToken(ctx context.Context, idToken, code, accessToken s
 	if err != nil {
 		return nil, invalidIDToken(err.Error())
 	}
-	if _, err := c.verifyJWS(ctx, &j, true, invalidIDToken); err != nil {
+	if _, err := c.verifyJWS(ctx, &j, always, invalidIDToken); err != nil {
 		return nil, err
+	}
+	if err := j.DecodePayload(); err != nil {
+		return nil, invalidIDToken(err.Error())
 	}
 	var reg struct {
 		jose.Registered

@@ -210,7 +210,7 @@ func TestAuthCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if at.UserID != u.ID || at.ACR != fief.ACRLevelOne || at.AccessToken != tokens.AccessToken {
+	if at.UserID() != u.ID || at.ACR() != fief.ACRLevelOne || at.AccessToken() != tokens.AccessToken {
 		t.Fatalf("access token info = %+v", at)
 	}
 
@@ -335,8 +335,8 @@ func TestAuthRefreshToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if at.ACR != fief.ACRLevelZero {
-		t.Fatalf("refreshed ACR = %v, want 0", at.ACR)
+	if at.ACR() != fief.ACRLevelZero {
+		t.Fatalf("refreshed ACR = %v, want 0", at.ACR())
 	}
 	if second.Expiry.Before(time.Now()) {
 		t.Fatalf("expiry = %v", second.Expiry)
@@ -414,8 +414,8 @@ func TestValidateAccessToken(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if err == nil && info.UserID != u.ID {
-				t.Fatalf("UserID = %q", info.UserID)
+			if err == nil && info.UserID() != u.ID {
+				t.Fatalf("UserID = %q", info.UserID())
 			}
 			if err != nil && strings.Contains(err.Error(), tt.token) && tt.token != "" {
 				t.Fatal("the error repeats the token")
@@ -425,7 +425,7 @@ func TestValidateAccessToken(t *testing.T) {
 
 	t.Run("upper-case sub is canonicalised", func(t *testing.T) {
 		info, err := c.ValidateAccessToken(ctx, s.AccessToken(u.ID, fieftest.Claim("sub", upper)))
-		if err != nil || info.UserID != u.ID {
+		if err != nil || info.UserID() != u.ID {
 			t.Fatalf("info = %+v, err = %v", info, err)
 		}
 	})
@@ -435,8 +435,8 @@ func TestValidateAccessToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Join(info.Scopes, " ") != "openid castles" || info.ACR != fief.ACRLevelOne ||
-			strings.Join(info.Permissions, ",") != "castles:read,castles:write" || info.AccessToken != tok || info.Expiry.Before(time.Now()) {
+		if strings.Join(info.Scopes(), " ") != "openid castles" || info.ACR() != fief.ACRLevelOne ||
+			strings.Join(info.Permissions(), ",") != "castles:read,castles:write" || info.AccessToken() != tok || info.Expiry().Before(time.Now()) {
 			t.Fatalf("info = %+v", info)
 		}
 	})
@@ -457,10 +457,22 @@ func TestLeewayAndAudiences(t *testing.T) {
 	if _, err := aud.ValidateAccessToken(ctx, s.AccessToken(u.ID, fieftest.Audience("other-client"))); !errors.Is(err, fief.ErrAccessTokenInvalid) {
 		t.Fatalf("other audience: %v", err)
 	}
-	// Without the option any client of the tenant is accepted, as in the
-	// reference client.
-	if _, err := newClient(t, s).ValidateAccessToken(ctx, s.AccessToken(u.ID, fieftest.Audience("other-client"))); err != nil {
-		t.Fatalf("no audience option: %v", err)
+	// By default only the client's own tokens are accepted: a token issued
+	// to another client of the tenant is not (the confused deputy).
+	def := newClient(t, s)
+	if _, err := def.ValidateAccessToken(ctx, s.AccessToken(u.ID)); err != nil {
+		t.Fatalf("own token, default audience: %v", err)
+	}
+	if _, err := def.ValidateAccessToken(ctx, s.AccessToken(u.ID, fieftest.Audience("other-client"))); !errors.Is(err, fief.ErrAccessTokenInvalid) {
+		t.Fatalf("another client's token, default audience: %v", err)
+	}
+	// SkipAudienceCheck accepts any client of the tenant, as the reference
+	// client does.
+	if _, err := newClient(t, s, fief.SkipAudienceCheck()).ValidateAccessToken(ctx, s.AccessToken(u.ID, fieftest.Audience("other-client"))); err != nil {
+		t.Fatalf("SkipAudienceCheck: %v", err)
+	}
+	if _, err := fief.New(s.URL, s.ClientID, s.ClientSecret, fief.WithAudiences()); err == nil {
+		t.Fatal("WithAudiences() without audience accepted")
 	}
 }
 

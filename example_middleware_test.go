@@ -33,7 +33,7 @@ func ExampleNewAuth() {
 	mux.Handle("GET /castles/{id}", auth.Authenticated(fief.RequireScopes("castles"))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			info, _ := fief.AccessTokenInfoFromContext(r.Context())
-			fmt.Fprintf(w, "castle %s, ACR %s", r.PathValue("id"), info.ACR)
+			fmt.Fprintf(w, "castle %s, ACR %s", r.PathValue("id"), info.ACR())
 		})))
 	mux.Handle("DELETE /castles/{id}", auth.Authenticated(fief.RequirePermissions("castles:delete"))(
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +74,7 @@ func ExampleOptional() {
 
 	home := auth.Authenticated(fief.Optional())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if info, ok := fief.AccessTokenInfoFromContext(r.Context()); ok {
-			fmt.Fprintf(w, "welcome back (%d permissions)", len(info.Permissions))
+			fmt.Fprintf(w, "welcome back (%d permissions)", len(info.Permissions()))
 			return
 		}
 		fmt.Fprint(w, "welcome, stranger")

@@ -51,7 +51,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(userInfo.Email())
-	fmt.Println(info.UserID == user.ID, info.ACR, tokens.RefreshToken != "")
+	fmt.Println(info.UserID() == user.ID, info.ACR(), tokens.RefreshToken != "")
 	// Output:
 	// anne@bretagne.duchy
 	// true 1 true
@@ -69,7 +69,7 @@ func ExampleClient_ValidateAccessToken() {
 		fief.RequireScopes("castles"),
 		fief.RequirePermissions("castles:read"),
 	)
-	fmt.Println(info.Scopes, info.Permissions, err)
+	fmt.Println(info.Scopes(), info.Permissions(), err)
 
 	_, err = client.ValidateAccessToken(ctx, token, fief.RequireACR(fief.ACRLevelOne))
 	fmt.Println(errors.Is(err, fief.ErrAccessTokenACRTooLow))

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,15 +79,16 @@ type Client struct {
 type Option func(*settings) error
 
 type settings struct {
-	httpClient *http.Client
-	host       string
-	encKeyJSON string
-	leeway     time.Duration
-	audiences  []string
-	timeout    time.Duration
-	cooldown   time.Duration
-	cacheSize  int
-	now        func() time.Time
+	httpClient  *http.Client
+	host        string
+	encKeyJSON  string
+	leeway      time.Duration
+	audiences   []string
+	anyAudience bool
+	timeout     time.Duration
+	cooldown    time.Duration
+	cacheSize   int
+	now         func() time.Time
 }
 
 // WithHTTPClient sets the HTTP client used for every request to Fief. The
@@ -138,18 +140,37 @@ func WithLeeway(d time.Duration) Option {
 	}
 }
 
-// WithAudiences restricts the access tokens the Client accepts to those whose
-// aud claim contains at least one of the given values. Fief sets aud to the
-// client ID of the OAuth client the token was issued to; without this option
-// any client of the tenant is accepted, as with the reference client.
+// WithAudiences sets the audiences of the access tokens the Client
+// accepts: a token's aud claim must contain at least one of them. Fief sets
+// aud to the client ID of the OAuth client the token was issued to. By
+// default a Client accepts only tokens issued to its own client ID, so that
+// a token obtained by another application of the tenant (a less trusted
+// one, possibly) is not accepted here: a service that serves several
+// clients of the tenant names them all, its own included if it accepts its
+// own tokens. See [SkipAudienceCheck].
 func WithAudiences(aud ...string) Option {
 	return func(s *settings) error {
+		if len(aud) == 0 {
+			return errors.New("fief: WithAudiences: no audience")
+		}
 		for _, a := range aud {
 			if a == "" {
 				return errors.New("fief: WithAudiences: empty audience")
 			}
 		}
-		s.audiences = append([]string(nil), aud...)
+		s.audiences, s.anyAudience = slices.Clone(aud), false
+		return nil
+	}
+}
+
+// SkipAudienceCheck makes the Client accept the access tokens of every
+// client of the tenant, whatever their aud claim, as the reference Python
+// client does. That exposes a service to the confused deputy: any
+// application of the tenant, and whoever controls one, can use its users'
+// tokens here. Prefer [WithAudiences].
+func SkipAudienceCheck() Option {
+	return func(s *settings) error {
+		s.audiences, s.anyAudience = nil, true
 		return nil
 	}
 }
@@ -223,6 +244,9 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 			return nil, err
 		}
 	}
+	if s.audiences == nil && !s.anyAudience {
+		s.audiences = []string{clientID}
+	}
 	c := &Client{
 		baseURL:      u,
 		clientID:     clientID,
@@ -243,6 +267,7 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 	if s.host != "" {
 		hc = httpx.WithHost(hc, s.host)
 	}
+	hc = httpx.NoBodyRedirects(hc)
 	c.hc = hc
 	c.http = &httpx.Client{HTTP: hc, Timeout: s.timeout}
 	c.bg = bg.New()
@@ -358,42 +383,104 @@ type Tokens struct {
 	Expiry time.Time `json:"expiry,omitzero"`
 }
 
-// AccessTokenInfo is what a valid access token says. Each call returns its
-// own AccessTokenInfo, but the Scopes and Permissions slices may be shared
-// with other calls for the same token (the verified-token cache): append to
-// them freely, never assign to their elements.
-type AccessTokenInfo struct {
-	// UserID is the user's UUID (the sub claim), in canonical lower-case form.
-	UserID string `json:"id"`
-	// Scopes are the granted scopes.
-	Scopes []string `json:"scope"`
-	// ACR is how strongly the user authenticated.
-	ACR ACR `json:"acr"`
-	// Permissions are the user's permission codenames.
-	Permissions []string `json:"permissions"`
-	// Expiry is the token's exp claim.
-	Expiry time.Time `json:"expiry"`
-	// AccessToken is the token itself, to call Fief's API on the user's
-	// behalf. It is never marshalled to JSON, so that logging the info does
-	// not leak it.
-	AccessToken string `json:"-"`
+// AccessTokenInfo is what a valid access token says. It is an immutable
+// value, like [time.Time]: the verified-token cache, the request context
+// and every caller share one AccessTokenInfo per token, and its methods
+// return copies, so a handler cannot change what another request sees. The
+// zero value holds no token ([AccessTokenInfo.IsZero]).
+type AccessTokenInfo struct{ t *accessToken }
+
+// accessToken is the content of an AccessTokenInfo, never modified once
+// built.
+type accessToken struct {
+	userID      string
+	scopes      []string
+	acr         ACR
+	permissions []string
+	expiry      time.Time
+	token       string
+}
+
+// IsZero reports whether i holds no token.
+func (i AccessTokenInfo) IsZero() bool { return i.t == nil }
+
+// UserID returns the user's UUID (the sub claim), in canonical lower-case
+// form.
+func (i AccessTokenInfo) UserID() string {
+	if i.t == nil {
+		return ""
+	}
+	return i.t.userID
+}
+
+// Scopes returns a copy of the granted scopes.
+func (i AccessTokenInfo) Scopes() []string {
+	if i.t == nil {
+		return nil
+	}
+	return slices.Clone(i.t.scopes)
 }
 
 // HasScope reports whether the token grants scope.
-func (i *AccessTokenInfo) HasScope(scope string) bool { return contains(i.Scopes, scope) }
-
-// HasPermission reports whether the token carries permission.
-func (i *AccessTokenInfo) HasPermission(permission string) bool {
-	return contains(i.Permissions, permission)
+func (i AccessTokenInfo) HasScope(scope string) bool {
+	return i.t != nil && slices.Contains(i.t.scopes, scope)
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
+// ACR returns how strongly the user authenticated.
+func (i AccessTokenInfo) ACR() ACR {
+	if i.t == nil {
+		return ACRLevelZero
 	}
-	return false
+	return i.t.acr
+}
+
+// Permissions returns a copy of the user's permission codenames.
+func (i AccessTokenInfo) Permissions() []string {
+	if i.t == nil {
+		return nil
+	}
+	return slices.Clone(i.t.permissions)
+}
+
+// HasPermission reports whether the token carries permission.
+func (i AccessTokenInfo) HasPermission(permission string) bool {
+	return i.t != nil && slices.Contains(i.t.permissions, permission)
+}
+
+// Expiry returns the token's exp claim.
+func (i AccessTokenInfo) Expiry() time.Time {
+	if i.t == nil {
+		return time.Time{}
+	}
+	return i.t.expiry
+}
+
+// AccessToken returns the token itself, to call Fief's API on the user's
+// behalf. It is not part of the JSON form, so that logging the info does
+// not leak it.
+func (i AccessTokenInfo) AccessToken() string {
+	if i.t == nil {
+		return ""
+	}
+	return i.t.token
+}
+
+// accessTokenJSON is the JSON form of an AccessTokenInfo.
+type accessTokenJSON struct {
+	UserID      string    `json:"id"`
+	Scopes      []string  `json:"scope"`
+	ACR         ACR       `json:"acr"`
+	Permissions []string  `json:"permissions"`
+	Expiry      time.Time `json:"expiry"`
+}
+
+// MarshalJSON encodes the info as {"id", "scope", "acr", "permissions",
+// "expiry"}, without the token; the zero AccessTokenInfo is null.
+func (i AccessTokenInfo) MarshalJSON() ([]byte, error) {
+	if i.t == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(accessTokenJSON{i.t.userID, i.t.scopes, i.t.acr, i.t.permissions, i.t.expiry})
 }
 
 // UserInfo holds a user's claims: from /api/userinfo (sub, email,

@@ -277,15 +277,15 @@ func checkValidation(t *testing.T, c *fief.Client, s *fieftest.Server, key *rsa.
 		t.Fatalf("accepted aud %v", aud)
 	case time.Unix(int64(exp), 0).Add(fief.DefaultLeeway).Before(time.Now()):
 		t.Fatalf("accepted exp %v", exp)
-	case !strings.EqualFold(sub, info.UserID) || info.UserID != strings.ToLower(info.UserID):
-		t.Fatalf("UserID %q from sub %q", info.UserID, sub)
-	case strings.Join(info.Scopes, " ") != strings.Join(strings.Fields(scope), " "):
-		t.Fatalf("Scopes %q from scope %q", info.Scopes, scope)
-	case info.ACR.String() != acr:
-		t.Fatalf("ACR %v from acr %q", info.ACR, acr)
-	case !slices.Equal(info.Permissions, permissions):
-		t.Fatalf("Permissions %q from %q", info.Permissions, permissions)
-	case info.AccessToken != token:
+	case !strings.EqualFold(sub, info.UserID()) || info.UserID() != strings.ToLower(info.UserID()):
+		t.Fatalf("UserID %q from sub %q", info.UserID(), sub)
+	case strings.Join(info.Scopes(), " ") != strings.Join(strings.Fields(scope), " "):
+		t.Fatalf("Scopes %q from scope %q", info.Scopes(), scope)
+	case info.ACR().String() != acr:
+		t.Fatalf("ACR %v from acr %q", info.ACR(), acr)
+	case !slices.Equal(info.Permissions(), permissions):
+		t.Fatalf("Permissions %q from %q", info.Permissions(), permissions)
+	case info.AccessToken() != token:
 		t.Fatal("AccessToken is not the token")
 	}
 }

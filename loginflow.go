@@ -498,7 +498,7 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	maxAge := tokens.ExpiresIn
 	if maxAge <= 0 {
-		maxAge = int64(info.Expiry.Sub(f.now()) / time.Second)
+		maxAge = int64(info.Expiry().Sub(f.now()) / time.Second)
 	}
 	if maxAge <= 0 {
 		f.exchangeFailed(w, r, fmt.Errorf("%w: the new access token has expired", ErrAccessTokenExpired))
@@ -513,8 +513,8 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.cache != nil {
-		if strings.EqualFold(claims.Sub(), info.UserID) {
-			if err := f.cache.Set(ctx, info.UserID, claims); err != nil {
+		if strings.EqualFold(claims.Sub(), info.UserID()) {
+			if err := f.cache.Set(ctx, info.UserID(), claims); err != nil {
 				f.log(ctx, slog.LevelWarn, "fief: user info cache write failed at login", err)
 			}
 		} else {
@@ -618,7 +618,7 @@ func (f *LoginFlow) Logout() http.Handler {
 		if f.cache != nil {
 			if token, err := f.Extractor().Extract(r); err == nil && token != "" {
 				if info, err := f.client.ValidateAccessToken(r.Context(), token); err == nil {
-					if err := f.cache.Delete(r.Context(), info.UserID); err != nil {
+					if err := f.cache.Delete(r.Context(), info.UserID()); err != nil {
 						f.log(r.Context(), slog.LevelWarn, "fief: user info cache delete failed at logout", err)
 					}
 				}

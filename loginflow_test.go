@@ -334,7 +334,7 @@ func TestLoginFlowFullFlow(t *testing.T) {
 		session.Domain != "" || session.MaxAge != 90*60 {
 		t.Errorf("session cookie %s, want HttpOnly, Secure, SameSite=Lax, Path=/, no Domain, Max-Age=5400 (expires_in)", lfShow(session))
 	}
-	if info, err := e.client.ValidateAccessToken(t.Context(), session.Value); err != nil || info.UserID != e.user.ID {
+	if info, err := e.client.ValidateAccessToken(t.Context(), session.Value); err != nil || info.UserID() != e.user.ID {
 		t.Errorf("the session cookie does not hold the user's access token: %v", err)
 	}
 	if c := lfFindCookie(resp, flowCookie.Name); c == nil || c.MaxAge >= 0 || c.Path != "/auth-callback" || !c.Secure {

@@ -252,12 +252,10 @@ const (
 // AccessTokenInfoFromContext returns the access token info that
 // Authenticated or CurrentUser stored in the request's context. ok is false
 // on routes without the middleware and for anonymous requests on Optional
-// routes. The value comes from the client's verified-token cache and is
-// shared by every request presenting the same token: read it, never modify
-// it (copy it first if you must).
-func AccessTokenInfoFromContext(ctx context.Context) (info *AccessTokenInfo, ok bool) {
-	info, ok = ctx.Value(tokenInfoKey).(*AccessTokenInfo)
-	return info, ok && info != nil
+// routes. The info is an immutable value.
+func AccessTokenInfoFromContext(ctx context.Context) (info AccessTokenInfo, ok bool) {
+	info, ok = ctx.Value(tokenInfoKey).(AccessTokenInfo)
+	return info, ok && !info.IsZero()
 }
 
 // UserInfoFromContext returns the user info that CurrentUser stored in the
@@ -340,34 +338,34 @@ func (a *Auth) CurrentUser(opts ...RouteOption) func(http.Handler) http.Handler 
 
 // authenticate extracts the request's token and validates it against the
 // route's requirements.
-func (a *Auth) authenticate(r *http.Request, rt *route) (*AccessTokenInfo, error) {
+func (a *Auth) authenticate(r *http.Request, rt *route) (AccessTokenInfo, error) {
 	token, err := a.extractor.Extract(r)
 	switch {
 	case err != nil:
 		if !errors.Is(err, ErrAccessTokenInvalid) {
 			err = fmt.Errorf("%w: extractor: %w", ErrAccessTokenInvalid, err)
 		}
-		return nil, err
+		return AccessTokenInfo{}, err
 	case token == "":
-		return nil, ErrNoToken
+		return AccessTokenInfo{}, ErrNoToken
 	case len(token) > MaxTokenLength:
-		return nil, ErrTokenTooLarge
+		return AccessTokenInfo{}, ErrTokenTooLarge
 	}
 	info, err := a.client.verifyAccessToken(r.Context(), token)
 	if err != nil {
-		return nil, err
+		return AccessTokenInfo{}, err
 	}
 	if err := rt.reqs.check(info); err != nil {
-		return nil, err
+		return AccessTokenInfo{}, err
 	}
 	return info, nil
 }
 
 // userInfo returns the user's info: from the cache unless refresh is set,
 // else from Fief through the per-user flight, which fills the cache.
-func (a *Auth) userInfo(ctx context.Context, info *AccessTokenInfo, refresh bool) (UserInfo, error) {
+func (a *Auth) userInfo(ctx context.Context, info AccessTokenInfo, refresh bool) (UserInfo, error) {
 	if a.cache != nil && !refresh {
-		user, ok, err := a.cache.Get(ctx, info.UserID)
+		user, ok, err := a.cache.Get(ctx, info.UserID())
 		switch {
 		case err != nil:
 			a.warn(ctx, "fief: user info cache read failed; calling Fief", err)
@@ -375,7 +373,7 @@ func (a *Auth) userInfo(ctx context.Context, info *AccessTokenInfo, refresh bool
 			return user, nil
 		}
 	}
-	user, err := a.flights.do(ctx, info.UserID, func(ctx context.Context) (UserInfo, error) {
+	user, err := a.flights.do(ctx, info.UserID(), func(ctx context.Context) (UserInfo, error) {
 		return a.fetchUserInfo(ctx, info)
 	})
 	if err != nil {
@@ -396,16 +394,16 @@ var errUserMismatch = errors.New("fief: userinfo answer is about another user th
 // fetchUserInfo calls Fief's userinfo endpoint and fills the cache. It runs
 // in the flight's goroutine, with a context that lives as long as a request
 // waits for it.
-func (a *Auth) fetchUserInfo(ctx context.Context, info *AccessTokenInfo) (UserInfo, error) {
-	user, err := a.client.UserInfo(ctx, info.AccessToken)
+func (a *Auth) fetchUserInfo(ctx context.Context, info AccessTokenInfo) (UserInfo, error) {
+	user, err := a.client.UserInfo(ctx, info.AccessToken())
 	if err != nil {
 		return nil, err
 	}
-	if !strings.EqualFold(user.Sub(), info.UserID) {
+	if !strings.EqualFold(user.Sub(), info.UserID()) {
 		return nil, errUserMismatch
 	}
 	if a.cache != nil {
-		if err := a.cache.Set(ctx, info.UserID, user); err != nil {
+		if err := a.cache.Set(ctx, info.UserID(), user); err != nil {
 			a.warn(ctx, "fief: user info cache write failed", err)
 		}
 	}

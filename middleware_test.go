@@ -81,9 +81,9 @@ var mwEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	user, okUser := fief.UserInfoFromContext(r.Context())
 	switch {
 	case okInfo && okUser:
-		fmt.Fprintf(w, "user=%s email=%s", info.UserID, user.Email())
+		fmt.Fprintf(w, "user=%s email=%s", info.UserID(), user.Email())
 	case okInfo:
-		fmt.Fprintf(w, "user=%s", info.UserID)
+		fmt.Fprintf(w, "user=%s", info.UserID())
 	case okUser:
 		fmt.Fprint(w, "user info without token info")
 	default:
@@ -733,7 +733,7 @@ func TestServeMuxPatterns(t *testing.T) {
 		info, ok := fief.AccessTokenInfoFromContext(r.Context())
 		who := "anonymous"
 		if ok {
-			who = info.UserID
+			who = info.UserID()
 		}
 		fmt.Fprintf(w, "item %s for %s", r.PathValue("id"), who)
 	})

@@ -19,20 +19,20 @@ import (
 // referenceVerify is the straightforward validation with jwx's generic
 // jwt.Parse (a jwt.Token with a map of private claims), kept here as the
 // yardstick of the lean path: same checks, same error classes.
-func referenceVerify(token string, keys map[string]*rsa.PublicKey, issuer string, leeway time.Duration, now time.Time) (*AccessTokenInfo, error) {
+func referenceVerify(token string, keys map[string]*rsa.PublicKey, issuer string, leeway time.Duration, now time.Time) (AccessTokenInfo, error) {
 	if len(token) > 16<<10 {
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
 	msg, err := jws.Parse([]byte(token))
 	if err != nil || len(msg.Signatures()) != 1 || strings.Count(token, ".") != 2 {
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
 	hdr := msg.Signatures()[0].ProtectedHeaders()
 	if hdr.Algorithm() != jwa.RS256 || hdr.JWKSetURL() != "" || hdr.X509URL() != "" || hdr.JWK() != nil || len(hdr.Critical()) > 0 || hdr.X509CertChain() != nil {
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
 	if _, ok := hdr.Get("b64"); ok {
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
 	var candidates []*rsa.PublicKey
 	if kid := hdr.KeyID(); kid != "" {
@@ -51,46 +51,46 @@ func referenceVerify(token string, keys map[string]*rsa.PublicKey, issuer string
 		}
 	}
 	if tok == nil {
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
 	err = jwt.Validate(tok, jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })),
 		jwt.WithAcceptableSkew(leeway), jwt.WithRequiredClaim("exp"))
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired()):
 		// jwx validates exp before nbf and iat, so does the lean path.
-		return nil, ErrAccessTokenExpired
+		return AccessTokenInfo{}, ErrAccessTokenExpired
 	case err != nil:
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	case !tok.Expiration().After(now.Add(-leeway)):
-		return nil, ErrAccessTokenExpired
+		return AccessTokenInfo{}, ErrAccessTokenExpired
 	case tok.Issuer() != issuer:
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
 	claims := tok.PrivateClaims()
 	scope, ok1 := claims["scope"].(string)
 	acrStr, ok2 := claims["acr"].(string)
 	rawPerms, ok3 := claims["permissions"].([]any)
 	if !ok1 || !ok2 || !ok3 {
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
 	perms := make([]string, 0, len(rawPerms))
 	for _, p := range rawPerms {
 		s, ok := p.(string)
 		if !ok {
-			return nil, ErrAccessTokenInvalid
+			return AccessTokenInfo{}, ErrAccessTokenInvalid
 		}
 		perms = append(perms, s)
 	}
 	acr, err := ParseACR(acrStr)
 	if err != nil {
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
 	id, ok := canonicalUUID(tok.Subject())
 	if !ok {
-		return nil, ErrAccessTokenInvalid
+		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
-	return &AccessTokenInfo{UserID: id, Scopes: strings.Fields(scope), ACR: acr, Permissions: perms,
-		Expiry: tok.Expiration(), AccessToken: token}, nil
+	return AccessTokenInfo{&accessToken{userID: id, scopes: strings.Fields(scope), acr: acr, permissions: perms,
+		expiry: tok.Expiration(), token: token}}, nil
 }
 
 // errClass names the sentinel an error wraps.
@@ -209,15 +209,15 @@ func TestLeanPathAgreesWithJWTParse(t *testing.T) {
 					t.Fatalf("jwt.Parse refuses it too (%v): drop it from the stricter list", wantErr)
 				}
 				t.Logf("lean path stricter: %s", reason)
-				want, wantErr = nil, ErrAccessTokenInvalid
+				want, wantErr = AccessTokenInfo{}, ErrAccessTokenInvalid
 			}
 			for pass := 0; pass < 2; pass++ { // the second pass may hit the verified-token cache
 				got, gotErr := c.verifyAccessToken(ctx, tok)
 				if errClass(gotErr) != errClass(wantErr) {
 					t.Fatalf("pass %d: lean %q, jwt.Parse %q", pass, errClass(gotErr), errClass(wantErr))
 				}
-				if gotErr == nil && fmt.Sprint(*got) != fmt.Sprint(*want) {
-					t.Fatalf("pass %d: lean %+v\njwt.Parse %+v", pass, *got, *want)
+				if gotErr == nil && infoString(got) != infoString(want) {
+					t.Fatalf("pass %d: lean %s\njwt.Parse %s", pass, infoString(got), infoString(want))
 				}
 			}
 		})
@@ -249,13 +249,14 @@ func TestVerifiedTokenCache(t *testing.T) {
 
 	t.Run("hit returns an equal, separate value", func(t *testing.T) {
 		second, err := c.ValidateAccessToken(ctx, tok)
-		if err != nil || second == first || fmt.Sprint(*second) != fmt.Sprint(*first) {
+		if err != nil || infoString(second) != infoString(first) {
 			t.Fatalf("second = %+v, %v", second, err)
 		}
-		second.UserID = "mutated"
-		second.Scopes = append(second.Scopes, "admin")
+		scopes := second.Scopes()
+		scopes[0] = "mutated"
+		_ = append(scopes, "admin")
 		third, _ := c.ValidateAccessToken(ctx, tok)
-		if third.UserID != u.ID || len(third.Scopes) != 2 {
+		if third.UserID() != u.ID || fmt.Sprint(third.Scopes()) != "[openid castles]" {
 			t.Fatalf("cache poisoned: %+v", third)
 		}
 	})
@@ -312,4 +313,9 @@ func TestVerifiedTokenCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// infoString prints everything an AccessTokenInfo holds.
+func infoString(i AccessTokenInfo) string {
+	return fmt.Sprint(i.UserID(), i.Scopes(), i.ACR(), i.Permissions(), i.Expiry().Unix(), i.AccessToken())
 }

@@ -64,7 +64,7 @@ func TestAuthorize(t *testing.T) {
 		t.Errorf("tokens %+v", tokens)
 	}
 	info, err := e.client.ValidateAccessToken(context.Background(), tokens.AccessToken)
-	if err != nil || info.ACR != fief.ACRLevelOne || !info.HasScope("castles:read") {
+	if err != nil || info.ACR() != fief.ACRLevelOne || !info.HasScope("castles:read") {
 		t.Errorf("access token: %+v, %v", info, err)
 	}
 

@@ -78,7 +78,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(user.Email(), info.UserID == user.Sub(), info.HasScope("offline_access"))
+	fmt.Println(user.Email(), info.UserID() == user.Sub(), info.HasScope("offline_access"))
 
 	// "mycli logout"
 	if err := auth.Logout(); err != nil {

@@ -285,7 +285,7 @@ func New(client *fief.Client, credentialsPath string, opts ...Option) (*Auth, er
 // refresh, an expired token gives an error wrapping
 // fief.ErrAccessTokenExpired. Without saved credentials the error is
 // ErrNotAuthenticated.
-func (a *Auth) AccessTokenInfo(ctx context.Context, refresh bool) (*fief.AccessTokenInfo, error) {
+func (a *Auth) AccessTokenInfo(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.accessTokenInfoLocked(ctx, refresh)
@@ -310,7 +310,7 @@ func (a *Auth) CurrentUser(ctx context.Context, refresh bool) (fief.UserInfo, er
 	if err != nil {
 		return nil, err
 	}
-	user, err := a.client.UserInfo(ctx, info.AccessToken)
+	user, err := a.client.UserInfo(ctx, info.AccessToken())
 	if err != nil {
 		return nil, fmt.Errorf("fiefcli: fetching the user's claims: %w", err)
 	}
@@ -336,9 +336,9 @@ func (a *Auth) Logout() error {
 }
 
 // accessTokenInfoLocked is AccessTokenInfo; a.mu must be held.
-func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (*fief.AccessTokenInfo, error) {
+func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
 	if a.creds == nil {
-		return nil, ErrNotAuthenticated
+		return fief.AccessTokenInfo{}, ErrNotAuthenticated
 	}
 	info, err := a.validate(ctx, refresh)
 	if !refresh || !errors.Is(err, fief.ErrAccessTokenExpired) {
@@ -349,11 +349,11 @@ func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (*fief.A
 	if !a.unsaved {
 		disk, err := loadCredentials(a.path)
 		if err != nil {
-			return nil, err
+			return fief.AccessTokenInfo{}, err
 		}
 		if disk == nil {
 			a.creds = nil // logged out elsewhere
-			return nil, ErrNotAuthenticated
+			return fief.AccessTokenInfo{}, ErrNotAuthenticated
 		}
 		if disk.Tokens.AccessToken != a.creds.Tokens.AccessToken {
 			a.creds = disk
@@ -364,11 +364,11 @@ func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (*fief.A
 		}
 	}
 	if a.creds.Tokens.RefreshToken == "" {
-		return nil, ErrRefreshTokenMissing
+		return fief.AccessTokenInfo{}, ErrRefreshTokenMissing
 	}
 	tokens, user, err := a.client.AuthRefreshToken(ctx, a.creds.Tokens.RefreshToken)
 	if err != nil {
-		return nil, fmt.Errorf("fiefcli: refreshing the access token: %w", err)
+		return fief.AccessTokenInfo{}, fmt.Errorf("fiefcli: refreshing the access token: %w", err)
 	}
 	if user == nil {
 		user = a.creds.UserInfo // Fief sent no ID token
@@ -378,10 +378,10 @@ func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (*fief.A
 	saveErr := a.setLocked(&credentials{UserInfo: user, Tokens: tokens})
 	info, err = a.validate(ctx, false)
 	if err != nil {
-		return nil, err
+		return fief.AccessTokenInfo{}, err
 	}
 	if saveErr != nil {
-		return nil, saveErr
+		return fief.AccessTokenInfo{}, saveErr
 	}
 	return info, nil
 }
@@ -389,13 +389,13 @@ func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (*fief.A
 // validate validates the access token in memory. With refresh, a valid
 // token within refreshMargin of its expiry is reported as expired. a.mu
 // must be held.
-func (a *Auth) validate(ctx context.Context, refresh bool) (*fief.AccessTokenInfo, error) {
+func (a *Auth) validate(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
 	info, err := a.client.ValidateAccessToken(ctx, a.creds.Tokens.AccessToken)
 	if err != nil {
-		return nil, fmt.Errorf("fiefcli: saved access token: %w", err)
+		return fief.AccessTokenInfo{}, fmt.Errorf("fiefcli: saved access token: %w", err)
 	}
-	if refresh && time.Until(info.Expiry) < refreshMargin {
-		return nil, fmt.Errorf("fiefcli: saved access token: %w", fief.ErrAccessTokenExpired)
+	if refresh && time.Until(info.Expiry()) < refreshMargin {
+		return fief.AccessTokenInfo{}, fmt.Errorf("fiefcli: saved access token: %w", fief.ErrAccessTokenExpired)
 	}
 	return info, nil
 }

@@ -33,14 +33,14 @@ func TestAccessTokenInfoRefreshes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.UserID != e.user.ID || info.AccessToken == tokens.AccessToken {
+	if info.UserID() != e.user.ID || info.AccessToken() == tokens.AccessToken {
 		t.Errorf("info %+v: want a new token of the user", info)
 	}
 	if n := e.srv.Requests(fieftest.EndpointToken); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
 	}
 	saved := readFile(t, e.path)
-	if saved.Tokens.AccessToken != info.AccessToken || saved.Tokens.RefreshToken == "" || saved.Tokens.RefreshToken == oldRefresh {
+	if saved.Tokens.AccessToken != info.AccessToken() || saved.Tokens.RefreshToken == "" || saved.Tokens.RefreshToken == oldRefresh {
 		t.Errorf("saved tokens %+v: want the refreshed ones", saved.Tokens)
 	}
 	if saved.UserInfo["email"] != email {
@@ -56,7 +56,7 @@ func TestAccessTokenInfoRefreshes(t *testing.T) {
 	e.srv.ResetRequests()
 
 	again, err := a.AccessTokenInfo(ctx, true)
-	if err != nil || again.AccessToken != info.AccessToken {
+	if err != nil || again.AccessToken() != info.AccessToken() {
 		t.Errorf("second call: %v, %v: want the same token", again, err)
 	}
 	if n := e.srv.Requests(fieftest.EndpointToken); n != 0 {
@@ -76,11 +76,11 @@ func TestAccessTokenInfoRefreshesBeforeExpiry(t *testing.T) {
 	writeFile(t, e.path, 0o600, user, tokens)
 	a := e.auth(t)
 	info, err := a.AccessTokenInfo(context.Background(), false)
-	if err != nil || info.AccessToken != tokens.AccessToken {
+	if err != nil || info.AccessToken() != tokens.AccessToken {
 		t.Fatalf("without refresh: %v, %v; want the saved token", info, err)
 	}
 	info, err = a.AccessTokenInfo(context.Background(), true)
-	if err != nil || info.AccessToken == tokens.AccessToken {
+	if err != nil || info.AccessToken() == tokens.AccessToken {
 		t.Fatalf("with refresh: %v, %v; want a new token", info, err)
 	}
 }
@@ -190,7 +190,7 @@ func TestAccessTokenInfoSharedFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info2.AccessToken != info1.AccessToken {
+	if info2.AccessToken() != info1.AccessToken() {
 		t.Error("the second Auth did not pick up the refreshed token")
 	}
 	if n := e.srv.Requests(fieftest.EndpointToken); n != 1 {

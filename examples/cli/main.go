@@ -165,8 +165,8 @@ func (p *program) do(ctx context.Context, command string) error {
 			return p.loginHint(err)
 		}
 		fmt.Fprintf(p.stderr, "Access token of user %s, scopes %q, valid until %s:\n",
-			info.UserID, strings.Join(info.Scopes, " "), info.Expiry.Local().Format(time.RFC3339))
-		fmt.Fprintln(p.stdout, info.AccessToken)
+			info.UserID(), strings.Join(info.Scopes(), " "), info.Expiry().Local().Format(time.RFC3339))
+		fmt.Fprintln(p.stdout, info.AccessToken())
 	case "logout":
 		if err := p.auth.Logout(); err != nil {
 			return err

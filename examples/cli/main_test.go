@@ -185,7 +185,7 @@ func TestYourFief(t *testing.T) {
 	client, _ := fief.New(srv.URL, "my-cli", "")
 	out, err = cli(t, io.Discard, "token")
 	token := strings.TrimSpace(out)
-	if info, verr := client.ValidateAccessToken(context.Background(), token); err != nil || verr != nil || info.UserID != alice.ID {
+	if info, verr := client.ValidateAccessToken(context.Background(), token); err != nil || verr != nil || info.UserID() != alice.ID {
 		t.Errorf("token: %q, %v, %v", out, err, verr)
 	}
 

@@ -57,6 +57,33 @@ func (c *Client) Do(req *http.Request) (*Response, error) {
 	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
+// ErrRedirect reports a redirect answered to a request with a body.
+var ErrRedirect = errors.New("redirect refused: requests with a body (credentials, codes, tokens, passwords) are never re-sent elsewhere")
+
+// NoBodyRedirects returns a copy of hc that follows no redirect of a
+// request other than GET or HEAD: a 307 or 308 would make Go's client
+// re-send the body (client secret, code, verifier, refresh token,
+// password) to the redirect's target, on another host possibly. Redirects
+// of GET and HEAD requests go through hc's own policy. hc itself is not
+// modified.
+func NoBodyRedirects(hc *http.Client) *http.Client {
+	c := *hc
+	check := hc.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+			return ErrRedirect
+		}
+		if check != nil {
+			return check(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
 // WithHost returns a copy of hc whose requests carry host as their Host
 // header. hc itself is not modified.
 func WithHost(hc *http.Client, host string) *http.Client {

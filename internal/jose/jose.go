@@ -37,6 +37,7 @@ var (
 	ErrSignature     = errors.New("signature verification failed")
 	ErrClaims        = errors.New("claims are not a valid JSON object")
 	ErrDuplicateKey  = errors.New("JSON object has a duplicate or escaped member name")
+	ErrShape         = errors.New("claims shape refused: nested deeper than 16 levels or more than 512 members")
 	ErrNotEncrypted  = errors.New("not a compact JWE")
 	ErrDecryption    = errors.New("decryption failed")
 	ErrEncryptionAlg = errors.New("JWE algorithms are not RSA-OAEP-256 / A256CBC-HS512")
@@ -68,18 +69,28 @@ func (h *Header) forbidden() bool {
 	return h.Crit != nil || h.B64 != nil || h.Jku != nil || h.X5u != nil || h.X5c != nil || h.JWK != nil || h.Zip != nil
 }
 
-// JWS is a parsed compact JWS whose signature is not verified yet.
+// JWS is a parsed compact JWS whose signature is not verified yet. Its
+// payload is decoded only on demand ([JWS.DecodePayload]): a forged token
+// is refused by its signature, or by the key set, without its claims ever
+// being decoded, so that it costs the same whatever they hold.
 type JWS struct {
 	Header       Header
 	SigningInput string // base64url(header) "." base64url(payload)
-	Payload      []byte // decoded, unverified until Verify succeeds
 	Signature    []byte
+	// Payload is the decoded payload, once DecodePayload succeeded.
+	Payload []byte
+
+	payload    string // base64url
+	buf        []byte // room for the decoded payload
+	decoded    bool
+	payloadErr error
 }
 
 // ParseJWS checks that token is a compact JWS (three non-empty base64url
-// parts) of acceptable size, decodes its parts and checks that the header
-// says RS256 and carries no dangerous member. It does work linear in the
-// token's length (at most MaxTokenSize) and stops at the first problem.
+// parts) of acceptable size, decodes its header and signature and checks
+// that the header says RS256 and carries no dangerous member. It does work
+// linear in the length of the header and signature (not the payload) and
+// stops at the first problem.
 func ParseJWS(token string) (JWS, error) {
 	var j JWS
 	if len(token) > MaxTokenSize {
@@ -90,7 +101,7 @@ func ParseJWS(token string) (JWS, error) {
 		return j, ErrMalformed
 	}
 	payload, sig, ok := strings.Cut(rest, ".")
-	if !ok || hdr == "" || payload == "" || sig == "" || !isBase64URL(hdr) || !isBase64URL(payload) || !isBase64URL(sig) {
+	if !ok || hdr == "" || payload == "" || sig == "" || strings.IndexByte(sig, '.') >= 0 {
 		return j, ErrMalformed
 	}
 	if err := decodeHeader(hdr, &j.Header); err != nil {
@@ -100,26 +111,47 @@ func ParseJWS(token string) (JWS, error) {
 		return j, ErrAlgorithm
 	}
 	j.SigningInput = token[:len(hdr)+1+len(payload)]
-	// One allocation holds the payload and the signature.
-	buf := make([]byte, base64URL.DecodedLen(len(payload))+base64URL.DecodedLen(len(sig)))
-	n, err := base64URL.Decode(buf, unsafeBytes(payload))
-	if err != nil {
-		return j, ErrMalformed
-	}
+	// One allocation holds the signature and, later, the payload.
+	n := base64URL.DecodedLen(len(payload))
+	buf := make([]byte, n+base64URL.DecodedLen(len(sig)))
 	m, err := base64URL.Decode(buf[n:], unsafeBytes(sig))
 	if err != nil {
 		return j, ErrMalformed
 	}
-	j.Payload, j.Signature = buf[:n:n], buf[n:n+m]
-	if !UniqueMembers(j.Payload) {
-		return j, ErrDuplicateKey
-	}
+	j.Signature = buf[n : n+m : n+m]
+	j.payload, j.buf = payload, buf[:0:n]
 	return j, nil
 }
 
-// maxMembers bounds the top-level members of a header or claims object
-// (Fief's ID tokens have 16).
-const maxMembers = 64
+// DecodePayload decodes the payload (strict base64url) into j.Payload and
+// checks its shape with [CheckMembers]. Later calls return the first
+// call's result.
+func (j *JWS) DecodePayload() error {
+	if j.decoded {
+		return j.payloadErr
+	}
+	j.decoded = true
+	n, err := base64URL.Decode(j.buf[:cap(j.buf)], unsafeBytes(j.payload))
+	if err != nil {
+		j.payloadErr = ErrMalformed
+		return j.payloadErr
+	}
+	j.Payload = j.buf[:n:n]
+	if err := CheckMembers(j.Payload); err != nil {
+		j.Payload, j.payloadErr = nil, err
+	}
+	return j.payloadErr
+}
+
+// Bounds of a header or claims object, checked before anything decodes
+// it, so that a forged token costs the same whatever its shape. Fief's ID
+// tokens have 16 top-level members and nest 3 levels deep (an address
+// field); its access tokens are flat.
+const (
+	maxMembers    = 64  // top-level members
+	maxAllMembers = 512 // members at every depth
+	maxDepth      = 16  // nested objects and arrays
+)
 
 // decodedNames are the member names the client decodes with encoding/json
 // (the fields of Header, Registered and the access- and ID-token claims).
@@ -131,24 +163,28 @@ var decodedNames = [...]string{
 	"scope", "acr", "permissions", "c_hash", "at_hash",
 }
 
-// UniqueMembers reports whether the JSON object b has at most maxMembers
-// top-level members, none of them twice and none with an escape sequence in
-// its name (so that "sc\u006fpe" cannot pass for a second "scope"). JSON
-// decoders disagree on duplicates (encoding/json keeps the last), so tokens
-// with any are refused rather than interpreted. Names are compared as
-// encoding/json compares them, case-insensitively with Unicode folding, so
-// that "SCOPE" or "ſcope" cannot pass for a second "scope" either, and a
-// name that folds to one of decodedNames must be spelt exactly: a lone
-// "Scope" is not read as the scope claim. Malformed input gives false or
-// is left to the JSON decoder; the scan is linear in len(b) (at most
-// maxMembers names are compared) and allocates nothing.
-func UniqueMembers(b []byte) bool {
+// CheckMembers checks the JSON object b before it is decoded. It returns
+// ErrShape when b nests deeper than maxDepth or has more than
+// maxAllMembers members in all, and ErrDuplicateKey when b has more than
+// maxMembers top-level members, one of them twice, or one with an escape
+// sequence in its name (so that "sc\u006fpe" cannot pass for a second
+// "scope"). JSON decoders disagree on duplicates (encoding/json keeps the
+// last), so tokens with any are refused rather than interpreted. Names
+// are compared as encoding/json compares them, case-insensitively with
+// Unicode folding, so that "SCOPE" or "ſcope" cannot pass for a second
+// "scope" either, and a name that folds to one of decodedNames must be
+// spelt exactly: a lone "Scope" is not read as the scope claim. Other
+// malformed input is left to the JSON decoder. The scan is linear in
+// len(b) (at most maxMembers names are compared) and allocates nothing.
+func CheckMembers(b []byte) error {
 	var names [maxMembers][2]int
-	count, depth := 0, 0
+	count, all, depth := 0, 0, 0
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
 		case '{', '[':
-			depth++
+			if depth++; depth > maxDepth {
+				return ErrShape
+			}
 		case '}', ']':
 			depth--
 		case '"':
@@ -160,30 +196,36 @@ func UniqueMembers(b []byte) bool {
 				}
 			}
 			if i >= len(b) {
-				return false
+				return ErrDuplicateKey
 			}
-			if depth != 1 || !followedByColon(b, i+1) {
+			if !followedByColon(b, i+1) {
+				continue
+			}
+			if all++; all > maxAllMembers {
+				return ErrShape
+			}
+			if depth != 1 {
 				continue
 			}
 			if escaped || count == maxMembers {
-				return false
+				return ErrDuplicateKey
 			}
 			name := b[start:i]
 			for _, n := range names[:count] {
 				if bytes.EqualFold(b[n[0]:n[1]], name) {
-					return false
+					return ErrDuplicateKey
 				}
 			}
 			for _, d := range decodedNames {
 				if bytes.EqualFold(name, unsafeBytes(d)) && string(name) != d {
-					return false
+					return ErrDuplicateKey
 				}
 			}
 			names[count] = [2]int{start, i}
 			count++
 		}
 	}
-	return true
+	return nil
 }
 
 // followedByColon reports whether the next non-space byte from i is ':'.
@@ -212,8 +254,8 @@ func decodeHeader(enc string, h *Header) error {
 	if err != nil {
 		return ErrHeader
 	}
-	if !UniqueMembers(raw[:n]) {
-		return ErrDuplicateKey
+	if err := CheckMembers(raw[:n]); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(raw[:n], h); err != nil {
 		return ErrHeader
@@ -388,14 +430,20 @@ func (o *Optional[T]) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Registered holds the registered claims we check.
-type Registered struct {
+// TimeClaims are the claims that tell, before the signature is checked,
+// whether a token could be valid at all: its issuer and validity period.
+type TimeClaims struct {
 	Iss string      `json:"iss"`
-	Sub string      `json:"sub"`
-	Aud Audience    `json:"aud"`
 	Exp NumericDate `json:"exp"`
 	Nbf NumericDate `json:"nbf"`
 	Iat NumericDate `json:"iat"`
+}
+
+// Registered holds the registered claims we check.
+type Registered struct {
+	TimeClaims
+	Sub string   `json:"sub"`
+	Aud Audience `json:"aud"`
 }
 
 // Errors of CheckTimes and CheckIssuer.
@@ -409,7 +457,7 @@ var (
 )
 
 // CheckTimes checks exp (required), nbf and iat against now with leeway.
-func (r *Registered) CheckTimes(now time.Time, leeway time.Duration) error {
+func (r *TimeClaims) CheckTimes(now time.Time, leeway time.Duration) error {
 	if !r.Exp.Set {
 		return ErrNoExpiry
 	}

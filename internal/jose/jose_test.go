@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -77,6 +78,9 @@ func TestParseJWS(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			j, err := ParseJWS(tt.token)
+			if err == nil {
+				err = j.DecodePayload()
+			}
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -200,7 +204,7 @@ func TestValidationHash(t *testing.T) {
 	}
 }
 
-func TestUniqueMembers(t *testing.T) {
+func TestCheckMembers(t *testing.T) {
 	tests := []struct {
 		json string
 		want bool
@@ -225,8 +229,8 @@ func TestUniqueMembers(t *testing.T) {
 		{`{"Email":"x","fields":{"Scope":1}}`, true}, // not decoded by name
 	}
 	for _, tt := range tests {
-		if got := UniqueMembers([]byte(tt.json)); got != tt.want {
-			t.Errorf("UniqueMembers(%s) = %v, want %v", tt.json, got, tt.want)
+		if got := CheckMembers([]byte(tt.json)); (got == nil) != tt.want {
+			t.Errorf("CheckMembers(%s) = %v, want ok=%v", tt.json, got, tt.want)
 		}
 	}
 	many := []byte("{")
@@ -237,11 +241,45 @@ func TestUniqueMembers(t *testing.T) {
 		many = append(many, []byte(`"k`+strings.Repeat("x", i)+`":1`)...)
 	}
 	many = append(many, '}')
-	if UniqueMembers(many) {
+	if CheckMembers(many) == nil {
 		t.Error("more than maxMembers members accepted")
 	}
-	if testing.AllocsPerRun(100, func() { UniqueMembers([]byte(`{"a":1,"b":2}`)) }) != 0 {
-		t.Error("UniqueMembers allocates")
+	if testing.AllocsPerRun(100, func() { CheckMembers([]byte(`{"a":1,"b":2}`)) }) != 0 {
+		t.Error("CheckMembers allocates")
+	}
+	// Shape bounds, at every depth.
+	nest := func(n int, open, close string) []byte {
+		return []byte(`{"a":` + strings.Repeat(open, n-1) + "0" + strings.Repeat(close, n-1) + "}")
+	}
+	if err := CheckMembers(nest(maxDepth, "[", "]")); err != nil {
+		t.Errorf("depth %d refused: %v", maxDepth, err)
+	}
+	if err := CheckMembers(nest(maxDepth+1, "[", "]")); err != ErrShape {
+		t.Errorf("depth %d: %v, want ErrShape", maxDepth+1, err)
+	}
+	if err := CheckMembers(nest(maxDepth+1, `{"a":`, "}")); err != ErrShape {
+		t.Errorf("object depth %d: %v, want ErrShape", maxDepth+1, err)
+	}
+	wide := func(n int) []byte {
+		b := []byte(`{"f":{`)
+		for i := 0; i < n; i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, fmt.Sprintf(`"m%d":0`, i)...)
+		}
+		return append(b, "}}"...)
+	}
+	if err := CheckMembers(wide(maxAllMembers - 1)); err != nil {
+		t.Errorf("%d members refused: %v", maxAllMembers, err)
+	}
+	if err := CheckMembers(wide(maxAllMembers)); err != ErrShape {
+		t.Errorf("%d members: %v, want ErrShape", maxAllMembers+1, err)
+	}
+	// Strings are not members, nor structure: brackets inside them do
+	// not count.
+	if err := CheckMembers([]byte(`{"a":"` + strings.Repeat("[{", 100) + `"}`)); err != nil {
+		t.Errorf("brackets in a string: %v", err)
 	}
 }
 
@@ -269,10 +307,13 @@ func TestStrings(t *testing.T) {
 }
 
 // TestDecodedNames: every member name the structs of this package decode is
-// in decodedNames, which UniqueMembers makes exact.
+// in decodedNames, which CheckMembers makes exact.
 func TestDecodedNames(t *testing.T) {
 	for _, typ := range []reflect.Type{reflect.TypeFor[Header](), reflect.TypeFor[Registered]()} {
-		for f := range typ.Fields() {
+		for _, f := range reflect.VisibleFields(typ) {
+			if f.Anonymous {
+				continue
+			}
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if !slices.Contains(decodedNames[:], name) {
 				t.Errorf("%s.%s (%q) is not in decodedNames", typ.Name(), f.Name, name)

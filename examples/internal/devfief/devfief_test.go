@@ -28,7 +28,7 @@ func TestSetupEmbedded(t *testing.T) {
 
 	// The client works with the server, and the demo user can log in.
 	info, err := f.Client.ValidateAccessToken(t.Context(), f.Server.AccessToken(f.User.ID))
-	if err != nil || info.UserID != f.User.ID {
+	if err != nil || info.UserID() != f.User.ID {
 		t.Fatalf("ValidateAccessToken: %+v, %v", info, err)
 	}
 	authURL, err := f.Client.AuthURL(t.Context(), "http://127.0.0.1:1/cb", fief.AuthURLOptions{Scopes: []string{"openid"}})

@@ -1,0 +1,9 @@
+package fief
+
+import "time"
+
+// WithClock sets the clock a Client checks expiry and key-set age with, for
+// tests.
+func WithClock(now func() time.Time) Option {
+	return func(s *settings) error { s.now = now; return nil }
+}
