@@ -74,8 +74,20 @@ func (a *Auth) Authorize(ctx context.Context) (*fief.Tokens, fief.UserInfo, erro
 	if err != nil {
 		return nil, nil, fmt.Errorf("fiefcli: listening for the callback: %w", err)
 	}
-	host := ln.Addr().String()
-	redirectURI := "http://" + host + a.cfg.redirectPath
+	// The Host headers the callback server accepts: its address, and
+	// localhost on its port, whichever the redirect URI names.
+	listenAddr := ln.Addr().String()
+	_, port, err := net.SplitHostPort(listenAddr)
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("fiefcli: listening for the callback: %w", err)
+	}
+	localhostAddr := net.JoinHostPort("localhost", port)
+	redirectAddr := listenAddr
+	if a.cfg.redirectHost == "localhost" {
+		redirectAddr = localhostAddr
+	}
+	redirectURI := "http://" + redirectAddr + a.cfg.redirectPath
 
 	state, err := randomString(32)
 	if err != nil {
@@ -104,7 +116,7 @@ func (a *Auth) Authorize(ctx context.Context) (*fief.Tokens, fief.UserInfo, erro
 	results := make(chan callbackResult, 1)
 	h := &callbackHandler{
 		ctx:     ctx,
-		host:    host,
+		hosts:   []string{listenAddr, localhostAddr},
 		path:    a.cfg.redirectPath,
 		state:   state,
 		results: results,
@@ -193,7 +205,7 @@ func (a *Auth) scopes() []string {
 // callbackHandler serves the local callback server.
 type callbackHandler struct {
 	ctx      context.Context // Authorize's
-	host     string          // expected Host header
+	hosts    []string        // accepted Host headers
 	path     string
 	state    string
 	exchange func(ctx context.Context, code string) (*fief.Tokens, fief.UserInfo, error)
@@ -212,8 +224,9 @@ func (h *callbackHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A page on another origin that rebinds its DNS name to the loopback
-	// address sends its own Host: refuse it.
-	if r.Host != h.host {
+	// address sends its own Host: refuse it. localhost is no such name:
+	// browsers resolve it to the loopback addresses, never through DNS.
+	if !slices.Contains(h.hosts, r.Host) {
 		writePage(w, http.StatusMisdirectedRequest, pageRejected)
 		return
 	}

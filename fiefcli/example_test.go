@@ -20,8 +20,9 @@ import (
 //
 // In a real program the Fief client is your tenant's public client, whose
 // redirect URIs include http://127.0.0.1:51562/callback (the default
-// listen address), and the default browser opener replaces the scripted
-// one used here.
+// listen address; for a client registered for the Python CLI helper, with
+// http://localhost:51562/callback, add fiefcli.WithRedirectHost("localhost")),
+// and the default browser opener replaces the scripted one used here.
 func Example() {
 	// A Fief-compatible test server with a public client and a user. The
 	// client accepts any redirect URI, so that this example can listen on

@@ -11,6 +11,26 @@
 // whose redirect URIs include the local callback, by default
 // http://127.0.0.1:51562/callback.
 //
+// # Clients registered for the Python CLI helper
+//
+// Fief's documentation registers http://localhost:51562/callback for the
+// Python helper. Fief compares redirect URIs exactly, so for such a client
+// pass WithRedirectHost("localhost"): the redirect URI of the authorization
+// request and of the code exchange is then http://localhost:51562/callback,
+// while the callback server still listens on 127.0.0.1 (never on a name
+// looked up in DNS or the hosts file). Or register
+// http://127.0.0.1:51562/callback on the client and keep the defaults.
+//
+// # Callback server
+//
+// In both cases the callback server answers only requests whose Host header
+// is exactly localhost:PORT or IP:PORT, where IP:PORT is the address it
+// listens on; any other Host gets 421 Misdirected Request. A page that
+// rebinds its own DNS name to the loopback address (DNS rebinding) sends
+// that name, not localhost, so accepting localhost in both modes opens
+// nothing to it, and it lets a browser that was sent to either form of the
+// callback URL complete the login.
+//
 // # Credentials file
 //
 // The file holds {"userinfo": {...}, "tokens": {...}}, the reference
@@ -114,6 +134,7 @@ type Option func(*config) error
 
 type config struct {
 	listenAddr   string
+	redirectHost string // "" (the listen address's IP) or "localhost"
 	redirectPath string
 	open         func(url string) error
 	out          io.Writer
@@ -125,10 +146,11 @@ type config struct {
 // WithListenAddr sets the address of the local callback server (default
 // DefaultListenAddr). The host must be a loopback IP address such as
 // 127.0.0.1 or [::1] ("localhost" is refused: RFC 8252 §8.3 recommends the
-// literal, which no DNS or hosts file can redirect). Fief requires the exact
-// redirect URI, http://<addr><path>, to be registered on the client, so the
-// port should be fixed; port 0 picks a free port, which only suits servers
-// that accept any redirect URI (such as fieftest's default client).
+// literal, which no DNS or hosts file can redirect; for a redirect URI on
+// localhost, see WithRedirectHost). Fief requires the exact redirect URI,
+// http://<addr><path>, to be registered on the client, so the port should
+// be fixed; port 0 picks a free port, which only suits servers that accept
+// any redirect URI (such as fieftest's default client).
 func WithListenAddr(addr string) Option {
 	return func(c *config) error {
 		host, _, err := net.SplitHostPort(addr)
@@ -136,9 +158,43 @@ func WithListenAddr(addr string) Option {
 			return fmt.Errorf("fiefcli: WithListenAddr: %w", err)
 		}
 		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			if strings.EqualFold(host, "localhost") {
+				return fmt.Errorf("fiefcli: WithListenAddr: %q is not a loopback IP address; "+
+					`for a redirect URI on localhost, keep 127.0.0.1 and add WithRedirectHost("localhost")`, host)
+			}
 			return fmt.Errorf("fiefcli: WithListenAddr: %q is not a loopback IP address", host)
 		}
 		c.listenAddr = addr
+		return nil
+	}
+}
+
+// WithRedirectHost sets the host of the redirect URI. "localhost" makes it
+// http://localhost:<port><path>, the redirect URI that Fief's documentation
+// registers for the Python CLI helper (http://localhost:51562/callback with
+// the default address and path), so that a client registered for that
+// helper works unchanged; with port 0, <port> is the one picked. "" (the
+// default) puts the IP address of WithListenAddr in the redirect URI, as
+// RFC 8252 §7.3 recommends: prefer it for a client you register yourself.
+// Any other value is refused.
+//
+// The host only changes the redirect URI: the callback server still listens
+// on the IP address of WithListenAddr, never on a name looked up in DNS or
+// the hosts file. With "localhost", that address must be 127.0.0.1 (the
+// default) or [::1], where browsers send localhost; New refuses any other.
+// A browser that tries the other loopback address first falls back to the
+// one listened on; should another local program listen there on the same
+// port, it would receive an authorization code that it cannot exchange
+// without the PKCE verifier: the login would fail, not leak.
+//
+// Whichever the host, the callback server accepts both Host: localhost:PORT
+// and Host: IP:PORT (see the package documentation).
+func WithRedirectHost(host string) Option {
+	return func(c *config) error {
+		if host != "" && host != "localhost" {
+			return fmt.Errorf(`fiefcli: WithRedirectHost: %q: want "localhost" or ""`, host)
+		}
+		c.redirectHost = host
 		return nil
 	}
 }
@@ -263,6 +319,12 @@ func New(client *fief.Client, credentialsPath string, opts ...Option) (*Auth, er
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, err
+		}
+	}
+	if cfg.redirectHost == "localhost" {
+		host, _, _ := net.SplitHostPort(cfg.listenAddr) // checked by WithListenAddr
+		if ip := net.ParseIP(host); !ip.Equal(net.IPv4(127, 0, 0, 1)) && !ip.Equal(net.IPv6loopback) {
+			return nil, fmt.Errorf(`fiefcli: WithRedirectHost("localhost") needs a listen address on 127.0.0.1 or [::1], not %q`, cfg.listenAddr)
 		}
 	}
 	a := &Auth{client: client, path: credentialsPath, cfg: cfg}

@@ -415,6 +415,11 @@ func TestNewErrors(t *testing.T) {
 		"extra param code_challenge": {e.client, e.path, fiefcli.WithExtraParams(map[string]string{"code_challenge": "x"})},
 		"scope with a space":         {e.client, e.path, fiefcli.WithScopes("a b")},
 		"nil output":                 {e.client, e.path, fiefcli.WithOutput(nil)},
+		"redirect host name":         {e.client, e.path, fiefcli.WithRedirectHost("example.com")},
+		"redirect host IP":           {e.client, e.path, fiefcli.WithRedirectHost("127.0.0.1")},
+		"redirect host upper case":   {e.client, e.path, fiefcli.WithRedirectHost("LOCALHOST")},
+		"redirect host with port":    {e.client, e.path, fiefcli.WithRedirectHost("localhost:51562")},
+		"redirect host with dot":     {e.client, e.path, fiefcli.WithRedirectHost("localhost.")},
 	} {
 		var opts []fiefcli.Option
 		if tc.opt != nil {
@@ -427,6 +432,25 @@ func TestNewErrors(t *testing.T) {
 	for _, addr := range []string{"127.0.0.1:51562", "[::1]:51562", "127.0.0.2:0"} {
 		if _, err := fiefcli.New(e.client, e.path, fiefcli.WithListenAddr(addr)); err != nil {
 			t.Errorf("WithListenAddr(%q): %v", addr, err)
+		}
+	}
+	// localhost does not lead to 127.0.0.2, whatever the order of the
+	// options.
+	if _, err := fiefcli.New(e.client, e.path, fiefcli.WithRedirectHost("localhost"), fiefcli.WithListenAddr("127.0.0.2:51562")); err == nil {
+		t.Error("WithRedirectHost(localhost) with 127.0.0.2: no error")
+	}
+	// WithListenAddr refuses localhost and points to WithRedirectHost.
+	if _, err := fiefcli.New(e.client, e.path, fiefcli.WithListenAddr("localhost:51562")); err == nil || !strings.Contains(err.Error(), "WithRedirectHost") {
+		t.Errorf("WithListenAddr(localhost): %v, want an error naming WithRedirectHost", err)
+	}
+	for _, opts := range [][]fiefcli.Option{
+		{fiefcli.WithRedirectHost("localhost")},
+		{fiefcli.WithRedirectHost("")},
+		{fiefcli.WithRedirectHost("localhost"), fiefcli.WithRedirectHost("")},
+		{fiefcli.WithListenAddr("[::1]:51562"), fiefcli.WithRedirectHost("localhost")},
+	} {
+		if _, err := fiefcli.New(e.client, e.path, opts...); err != nil {
+			t.Errorf("%d options: %v", len(opts), err)
 		}
 	}
 }
