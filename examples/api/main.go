@@ -2,7 +2,7 @@
 // caller's access-token info as JSON when the request carries a valid access
 // token in its Authorization header, and 401 otherwise.
 //
-//	go run ./examples/api [-addr 127.0.0.1:8000]
+//	go -C examples run ./api [-addr 127.0.0.1:8000]
 //
 // With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
 // Fief; else it starts an embedded Fief test server and prints a curl command

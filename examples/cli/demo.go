@@ -16,7 +16,7 @@ import (
 
 // The demo tenant. It lives in memory for one run of the program: tokens
 // saved by one run do not verify in the next (the signing key is new), so
-// chain the commands in one run: go run ./examples/cli login whoami token.
+// chain the commands in one run: go -C examples run ./cli login whoami token.
 const (
 	demoClientID = "fief-go-cli-example"
 	demoEmail    = "anne@bretagne.duchy"

@@ -2,10 +2,10 @@
 // on package fiefcli: the login happens in the browser, the tokens are kept
 // in a credentials file (mode 0600) and refreshed when they expire.
 //
-//	go run ./examples/cli [flags] login    # log in with the browser
-//	go run ./examples/cli [flags] whoami   # the user's claims, fresh from Fief
-//	go run ./examples/cli [flags] token    # a valid access token, on standard output
-//	go run ./examples/cli [flags] logout   # forget the credentials
+//	go -C examples run ./cli [flags] login    # log in with the browser
+//	go -C examples run ./cli [flags] whoami   # the user's claims, fresh from Fief
+//	go -C examples run ./cli [flags] token    # a valid access token, on standard output
+//	go -C examples run ./cli [flags] logout   # forget the credentials
 //
 // Several commands run in order: "login whoami token".
 //
@@ -25,7 +25,7 @@
 // and login fills in the login form itself instead of opening a browser
 // (see demo.go). That server lives only for one run, so chain the commands:
 //
-//	go run ./examples/cli login whoami token logout
+//	go -C examples run ./cli login whoami token logout
 package main
 
 import (
@@ -185,9 +185,9 @@ func (p *program) loginHint(err error) error {
 		errors.Is(err, fief.ErrAccessTokenInvalid) || // e.g. issued by another Fief
 		errors.As(err, &re) && re.Endpoint == "token" && re.StatusCode == 400 { // refresh token refused
 		if p.demo {
-			fmt.Fprintln(p.stderr, "Log in first, in the same run as the embedded demo Fief: go run ./examples/cli login whoami token")
+			fmt.Fprintln(p.stderr, "Log in first, in the same run as the embedded demo Fief: go -C examples run ./cli login whoami token")
 		} else {
-			fmt.Fprintln(p.stderr, "Log in first: go run ./examples/cli login")
+			fmt.Fprintln(p.stderr, "Log in first: go -C examples run ./cli login")
 		}
 	}
 	return err

@@ -215,7 +215,7 @@ func TestYourFief(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	if _, err := cli(t, &stderr, "token"); !errors.Is(err, fiefcli.ErrNotAuthenticated) ||
-		!strings.Contains(stderr.String(), "go run ./examples/cli login") {
+		!strings.Contains(stderr.String(), "go -C examples run ./cli login") {
 		t.Errorf("token after logout: %v\n%s", err, stderr.String())
 	}
 }

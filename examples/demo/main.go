@@ -13,7 +13,7 @@
 // for browsers without a session. The API is fief.NewAuth's Authenticated,
 // reading the token from the Authorization header.
 //
-//	go run ./examples/demo [-serve] [-addr 127.0.0.1:0]
+//	go -C examples run ./demo [-serve] [-addr 127.0.0.1:0]
 //
 // With -serve it keeps serving after the walkthrough, for you to try it in a
 // browser. With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it

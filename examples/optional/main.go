@@ -3,7 +3,7 @@
 // latter by their email address, which it reads from Fief's userinfo
 // endpoint (through a cache) with the caller's token.
 //
-//	go run ./examples/optional [-addr 127.0.0.1:8000]
+//	go -C examples run ./optional [-addr 127.0.0.1:8000]
 //
 // With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
 // Fief; else it starts an embedded Fief test server and prints curl commands,

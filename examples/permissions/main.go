@@ -7,7 +7,7 @@
 // A valid access token without the permission gets 403; a request without a
 // valid token gets 401.
 //
-//	go run ./examples/permissions [-addr 127.0.0.1:8000]
+//	go -C examples run ./permissions [-addr 127.0.0.1:8000]
 //
 // With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
 // Fief; else it starts an embedded Fief test server and prints curl commands

@@ -3,7 +3,7 @@
 // Authorization header grants the "castles" scope, 403 when a valid token
 // lacks it, and 401 without a valid token.
 //
-//	go run ./examples/scopes [-addr 127.0.0.1:8000]
+//	go -C examples run ./scopes [-addr 127.0.0.1:8000]
 //
 // With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
 // Fief; else it starts an embedded Fief test server and prints curl commands

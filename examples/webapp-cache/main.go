@@ -23,7 +23,7 @@
 //	GET  /auth-callback  where Fief sends the browser back after login
 //	POST /logout         forgets the token and ends the Fief session
 //
-//	[REDIS_URL=redis://localhost:6379/0] go run ./examples/webapp-cache [-addr 127.0.0.1:8000] [-public-url https://app.example.com]
+//	[REDIS_URL=redis://localhost:6379/0] go -C examples run ./webapp-cache [-addr 127.0.0.1:8000] [-public-url https://app.example.com]
 //
 // -public-url is the URL browsers reach the application at (default
 // http://<addr>); behind a proxy that terminates TLS, give the https URL.

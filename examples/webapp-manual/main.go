@@ -15,7 +15,7 @@
 //	GET /auth-callback  where Fief sends the browser back after login
 //	GET /logout         forgets the token and ends the Fief session
 //
-//	go run ./examples/webapp-manual [-addr 127.0.0.1:8000]
+//	go -C examples run ./webapp-manual [-addr 127.0.0.1:8000]
 //
 // With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
 // Fief, where http://<addr>/auth-callback must be an allowed redirect URI of

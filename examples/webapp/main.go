@@ -10,7 +10,7 @@
 //	GET  /auth-callback  where Fief sends the browser back after login
 //	POST /logout         forgets the token and ends the Fief session
 //
-//	go run ./examples/webapp [-addr 127.0.0.1:8000] [-public-url https://app.example.com]
+//	go -C examples run ./webapp [-addr 127.0.0.1:8000] [-public-url https://app.example.com]
 //
 // -public-url is the URL browsers reach the application at (default
 // http://<addr>); behind a proxy that terminates TLS, give the https URL.
