@@ -37,6 +37,7 @@ const (
 	hostPrefix           = "__Host-"
 	securePrefix         = "__Secure-"
 	flowCookieBase       = "fief_flow_"
+	bindCookieBase       = "fief_bind_"
 )
 
 // Bounds of a login flow.
@@ -55,6 +56,8 @@ const (
 	// maxCookieBytes is the size of the largest cookie (name and value)
 	// every browser keeps (RFC 6265 section 6.1).
 	maxCookieBytes = 4096
+	// bindingBytes is the number of random bytes of a binding cookie.
+	bindingBytes = 16
 )
 
 // LoginFlowConfig configures a LoginFlow. RedirectURI is required; every
@@ -90,8 +93,11 @@ type LoginFlowConfig struct {
 	CookieKey []byte
 
 	// InsecureCookies drops the Secure attribute from every cookie, which a
-	// browser needs to keep cookies set over plain HTTP. Use it for local
-	// development only. It is required when RedirectURI is an http URL.
+	// browser needs to keep cookies set over plain HTTP, and with it the
+	// __Host- and __Secure- prefixes, which protect the session and the
+	// logins in progress from cookies planted by sibling subdomains. Use it
+	// for local development only. It is required when RedirectURI is an
+	// http URL.
 	InsecureCookies bool
 
 	// UserInfoCache, when set, receives the claims of the ID token at
@@ -139,14 +145,22 @@ type LoginFlowConfig struct {
 //		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))
 //
 // Each login keeps its state, PKCE verifier, return-to path and expiry in
-// its own cookie, named after the state, sealed with AES-256-GCM (the cookie
-// name as associated data), HttpOnly, Secure, SameSite=Lax, limited to the
-// callback's path and to LoginFlowLifetime. Logins started in several tabs
-// of one browser therefore do not overwrite each other. The callback
-// accepts a flow once: it deletes the cookie and remembers consumed flows
-// in memory until they expire, so that a replayed callback is refused even
-// if its cookie was kept. That memory is per process; across instances,
-// Fief's single-use authorization codes still refuse a second exchange.
+// its own flow cookie, named after the state, sealed with AES-256-GCM,
+// HttpOnly, Secure, SameSite=Lax, limited to the callback's path and to
+// LoginFlowLifetime. Logins started in several tabs of one browser
+// therefore do not overwrite each other. Each login is also bound to the
+// browser that started it by a second cookie, __Host-fief_bind_<...>, of
+// 128 random bits, which the flow cookie's seal covers (with the cookie
+// names, as associated data): the callback opens a flow only with the
+// binding cookie of the same browser. Browsers refuse a __Host- cookie set
+// by another host, so a sibling subdomain (or script on one), which can set
+// a __Secure- cookie for the parent domain, cannot plant the flow cookie of
+// its own login in a victim's browser to log the victim in to the
+// attacker's account (login CSRF). The callback accepts a flow once: it
+// deletes both cookies and remembers consumed flows in memory until they
+// expire, so that a replayed callback is refused even if its cookies were
+// kept. That memory is per process; across instances, Fief's single-use
+// authorization codes still refuse a second exchange.
 //
 // The session cookie lives as long as the access token (expires_in); no
 // refresh token is used. When it expires the next page starts a login,
@@ -168,6 +182,7 @@ type LoginFlow struct {
 	scopes          []string
 	sessionCookie   string
 	flowPrefix      string
+	bindPrefix      string
 	secure          bool
 	aead            cipher.AEAD
 	cache           UserInfoCache
@@ -233,9 +248,11 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	if !f.secure && (strings.HasPrefix(f.sessionCookie, hostPrefix) || strings.HasPrefix(f.sessionCookie, securePrefix)) {
 		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q needs Secure cookies, but InsecureCookies is set", f.sessionCookie)
 	}
-	f.flowPrefix = flowCookieBase
+	f.flowPrefix, f.bindPrefix = flowCookieBase, bindCookieBase
 	if f.secure {
-		f.flowPrefix = securePrefix + flowCookieBase
+		// The binding cookie must be __Host-: no other host can set it. The
+		// flow cookie cannot be, since it is limited to the callback's path.
+		f.flowPrefix, f.bindPrefix = securePrefix+flowCookieBase, hostPrefix+bindCookieBase
 	}
 	key := cfg.CookieKey
 	if key == nil {
@@ -374,8 +391,11 @@ func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo strin
 		f.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
-	name := f.flowCookieName(state)
-	value, err := f.seal(name, flowState{
+	id := flowID(state)
+	b := make([]byte, bindingBytes)
+	_, _ = rand.Read(b)
+	binding := base64.RawURLEncoding.EncodeToString(b)
+	value, err := f.seal(id, binding, flowState{
 		State:    state,
 		Verifier: verifier,
 		ReturnTo: returnTo,
@@ -386,36 +406,43 @@ func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo strin
 		f.errorPage(w, r, http.StatusInternalServerError, msgInternal)
 		return
 	}
-	http.SetCookie(w, f.cookie(name, value, f.callbackPath, int(LoginFlowLifetime/time.Second)))
+	lifetime := int(LoginFlowLifetime / time.Second)
+	http.SetCookie(w, f.cookie(f.bindPrefix+id, binding, "/", lifetime))
+	http.SetCookie(w, f.cookie(f.flowPrefix+id, value, f.callbackPath, lifetime))
 	http.Redirect(w, r, authURL, http.StatusSeeOther)
 }
 
-// flowCookieName returns the name of the cookie of the flow with state:
-// a prefix and 64 bits of the state's SHA-256, so that flows do not share
-// cookies.
-func (f *LoginFlow) flowCookieName(state string) string {
+// flowID returns the ID of the flow with state, which names its cookies:
+// 64 bits of the state's SHA-256, so that flows do not share cookies.
+func flowID(state string) string {
 	sum := sha256.Sum256([]byte(state))
-	return f.flowPrefix + hex.EncodeToString(sum[:8])
+	return hex.EncodeToString(sum[:8])
 }
 
-// flowAD is the associated data of a flow cookie: its name, bound to this
-// purpose, so that a sealed value is valid under its own name only.
-func flowAD(name string) []byte { return []byte("fief-go login flow\x00" + name) }
+// flowAD is the associated data of the flow cookie of flow id: the names
+// of its cookies and the value of its binding cookie, bound to this
+// purpose, so that a sealed value is valid under its own name and with its
+// own binding cookie only.
+func (f *LoginFlow) flowAD(id, binding string) []byte {
+	return []byte("fief-go login flow\x00" + f.flowPrefix + id + "\x00" + f.bindPrefix + id + "\x00" + binding)
+}
 
-// seal encrypts and authenticates st for the cookie called name.
-func (f *LoginFlow) seal(name string, st flowState) (string, error) {
+// seal encrypts and authenticates st for the flow cookie of flow id, bound
+// to the binding cookie's value.
+func (f *LoginFlow) seal(id, binding string, st flowState) (string, error) {
 	plain, err := json.Marshal(st)
 	if err != nil {
 		return "", err
 	}
 	nonce := make([]byte, f.aead.NonceSize(), f.aead.NonceSize()+len(plain)+f.aead.Overhead())
 	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(nonce, nonce, plain, flowAD(name))), nil
+	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(nonce, nonce, plain, f.flowAD(id, binding))), nil
 }
 
-// open decrypts and authenticates the value of the cookie called name.
-func (f *LoginFlow) open(name, value string) (*flowState, bool) {
-	if len(value) > maxFlowCookie {
+// open decrypts and authenticates the value of the flow cookie of flow id
+// with the value of a binding cookie.
+func (f *LoginFlow) open(id, binding, value string) (*flowState, bool) {
+	if len(value) > maxFlowCookie || len(binding) != base64.RawURLEncoding.EncodedLen(bindingBytes) {
 		return nil, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(value)
@@ -423,7 +450,7 @@ func (f *LoginFlow) open(name, value string) (*flowState, bool) {
 		return nil, false
 	}
 	n := f.aead.NonceSize()
-	plain, err := f.aead.Open(nil, b[:n], b[n:], flowAD(name))
+	plain, err := f.aead.Open(nil, b[:n], b[n:], f.flowAD(id, binding))
 	if err != nil {
 		return nil, false
 	}
@@ -436,16 +463,18 @@ func (f *LoginFlow) open(name, value string) (*flowState, bool) {
 
 // Callback returns the handler of the redirect URI, where Fief sends the
 // browser back with an authorization code (or an error). It finds the
-// flow's cookie by the state parameter, deletes it, checks that the flow
-// is authentic, unexpired, not used before and of that state (compared in
-// constant time), exchanges the code with the PKCE verifier, validates the
+// flow's cookies by the state parameter, deletes them, checks that the
+// flow is authentic, bound to this browser's binding cookie, unexpired, not
+// used before and of that state (compared in constant time), exchanges the
+// code with the PKCE verifier, validates the
 // access token, sets the session cookie (HttpOnly, Secure unless
 // InsecureCookies, SameSite=Lax, Path=/, Max-Age the token's expires_in),
 // stores the ID token's claims in the UserInfoCache if one is configured,
 // and redirects (303) to the flow's return-to path.
 //
 // Failures get the error page: 400 for an incomplete request, a missing,
-// forged, expired or replayed flow, an error reported by Fief (such as
+// forged, expired or replayed flow or one started in another browser, an
+// error reported by Fief (such as
 // access_denied) and a code Fief refuses; 502 when Fief cannot be reached.
 // It answers GET only.
 func (f *LoginFlow) Callback() http.Handler {
@@ -529,32 +558,46 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }
 
-// takeFlow returns the flow of state from its cookie, which it deletes,
-// and marks the flow consumed. It returns nil if the cookie is missing or
-// not authentic, or if the flow expired, is of another state or was
-// consumed before.
+// takeFlow returns the flow of state from its cookies, which it deletes,
+// and marks the flow consumed. It returns nil if the flow cookie or the
+// binding cookie is missing, if the flow cookie is not authentic or not
+// bound to the binding cookie, or if the flow expired, is of another state
+// or was consumed before.
 func (f *LoginFlow) takeFlow(w http.ResponseWriter, r *http.Request, state string) *flowState {
 	ctx := r.Context()
-	name := f.flowCookieName(state)
-	cookies := r.CookiesNamed(name)
+	id := flowID(state)
+	name, bindName := f.flowPrefix+id, f.bindPrefix+id
+	cookies, bindings := r.CookiesNamed(name), r.CookiesNamed(bindName)
+	if len(bindings) > 0 {
+		http.SetCookie(w, f.cookie(bindName, "", "/", -1))
+	}
 	if len(cookies) == 0 {
 		f.log(ctx, slog.LevelInfo, "fief: login failed: no cookie for this state (unknown or forged state, expired cookie, or a callback already used)", nil,
 			f.pathMismatch(r)...)
 		return nil
 	}
 	http.SetCookie(w, f.cookie(name, "", f.callbackPath, -1))
+	if len(bindings) == 0 {
+		// The flow cookie came without the binding cookie that its browser
+		// got with it: planted by another site, or the browser lost it.
+		f.log(ctx, slog.LevelInfo, "fief: login failed: no binding cookie for this flow (a flow cookie planted by another site, or a browser that dropped the cookie)", nil)
+		return nil
+	}
 	var flow *flowState
+try:
 	for _, c := range cookies[:min(len(cookies), maxFlowCandidates)] {
-		st, ok := f.open(name, c.Value)
-		if ok && subtle.ConstantTimeCompare([]byte(st.State), []byte(state)) == 1 {
-			flow = st
-			break
+		for _, b := range bindings[:min(len(bindings), maxFlowCandidates)] {
+			st, ok := f.open(id, b.Value, c.Value)
+			if ok && subtle.ConstantTimeCompare([]byte(st.State), []byte(state)) == 1 {
+				flow = st
+				break try
+			}
 		}
 	}
 	now := f.now()
 	switch {
 	case flow == nil:
-		f.log(ctx, slog.LevelInfo, "fief: login failed: flow cookie forged or tampered with", nil)
+		f.log(ctx, slog.LevelInfo, "fief: login failed: flow cookie forged, tampered with or bound to another browser", nil)
 		return nil
 	case !now.Before(time.Unix(flow.Expires, 0)):
 		f.log(ctx, slog.LevelInfo, "fief: login failed: flow expired", nil)

@@ -181,6 +181,13 @@ func (e *lfEnv) get(t *testing.T, target string) lfResponse {
 // authorization page, which it returns with the flow cookie set.
 func (e *lfEnv) start(t *testing.T, hc *http.Client, path string) (authURL *url.URL, flowCookie *http.Cookie) {
 	t.Helper()
+	authURL, flowCookie, _ = e.startBound(t, hc, path)
+	return authURL, flowCookie
+}
+
+// startBound is start that also returns the flow's binding cookie.
+func (e *lfEnv) startBound(t *testing.T, hc *http.Client, path string) (authURL *url.URL, flowCookie, bindCookie *http.Cookie) {
+	t.Helper()
 	resp := e.do(t, hc, http.MethodGet, e.appURL+path, nil)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("GET %s: status %d, want 303; body %s", path, resp.StatusCode, resp.body)
@@ -190,17 +197,25 @@ func (e *lfEnv) start(t *testing.T, hc *http.Client, path string) (authURL *url.
 		t.Fatalf("GET %s: redirected to %s, want Fief's /authorize", path, authURL)
 	}
 	for _, c := range resp.Cookies() {
-		if strings.Contains(c.Name, "fief_flow_") {
-			if flowCookie != nil {
-				t.Fatalf("GET %s: several flow cookies", path)
+		if c.MaxAge < 0 {
+			continue // the deletion of another flow's cookie
+		}
+		for prefix, found := range map[string]**http.Cookie{"fief_flow_": &flowCookie, "fief_bind_": &bindCookie} {
+			if strings.Contains(c.Name, prefix) {
+				if *found != nil {
+					t.Fatalf("GET %s: several %s cookies", path, prefix)
+				}
+				*found = c
 			}
-			flowCookie = c
 		}
 	}
-	if flowCookie == nil {
-		t.Fatalf("GET %s: no flow cookie in %q", path, resp.Header.Values("Set-Cookie"))
+	if flowCookie == nil || bindCookie == nil {
+		t.Fatalf("GET %s: no flow cookie or no binding cookie in %q", path, resp.Header.Values("Set-Cookie"))
 	}
-	return authURL, flowCookie
+	if _, id, _ := strings.Cut(flowCookie.Name, "fief_flow_"); !strings.HasSuffix(bindCookie.Name, "fief_bind_"+id) {
+		t.Fatalf("GET %s: flow cookie %s with binding cookie %s", path, flowCookie.Name, bindCookie.Name)
+	}
+	return authURL, flowCookie, bindCookie
 }
 
 // authorize logs in on Fief's form and returns Fief's redirect to the
@@ -290,7 +305,7 @@ func TestLoginFlowFullFlow(t *testing.T) {
 	e := newLFEnv(t, lfOptions{serverOpts: []fieftest.Option{fieftest.WithTokenLifetime(90 * time.Minute)}})
 
 	// A visitor without a session is sent to Fief's login page at once.
-	authURL, flowCookie := e.start(t, nil, "/protected?tab=2")
+	authURL, flowCookie, bindCookie := e.startBound(t, nil, "/protected?tab=2")
 	q := authURL.Query()
 	for k, want := range map[string]string{
 		"response_type":         "code",
@@ -313,6 +328,12 @@ func TestLoginFlowFullFlow(t *testing.T) {
 		flowCookie.SameSite != http.SameSiteLaxMode || flowCookie.Path != "/auth-callback" ||
 		flowCookie.MaxAge != int(fief.LoginFlowLifetime/time.Second) {
 		t.Errorf("flow cookie %s, want __Secure-fief_flow_*, HttpOnly, Secure, SameSite=Lax, Path=/auth-callback, Max-Age=600", lfShow(flowCookie))
+	}
+	// The flow is bound to this browser by a cookie no other host can set.
+	if !strings.HasPrefix(bindCookie.Name, "__Host-fief_bind_") || !bindCookie.HttpOnly || !bindCookie.Secure ||
+		bindCookie.SameSite != http.SameSiteLaxMode || bindCookie.Path != "/" || bindCookie.Domain != "" ||
+		bindCookie.MaxAge != int(fief.LoginFlowLifetime/time.Second) || len(bindCookie.Value) < 22 {
+		t.Errorf("binding cookie %s, want __Host-fief_bind_*, HttpOnly, Secure, SameSite=Lax, Path=/, no Domain, Max-Age=600, 128 bits", lfShow(bindCookie))
 	}
 
 	// The user logs in; the callback exchanges the code with the verifier
@@ -339,6 +360,9 @@ func TestLoginFlowFullFlow(t *testing.T) {
 	}
 	if c := lfFindCookie(resp, flowCookie.Name); c == nil || c.MaxAge >= 0 || c.Path != "/auth-callback" || !c.Secure {
 		t.Errorf("the flow cookie is not deleted: %v", c)
+	}
+	if c := lfFindCookie(resp, bindCookie.Name); c == nil || c.MaxAge >= 0 || c.Path != "/" || !c.Secure {
+		t.Errorf("the binding cookie is not deleted: %v", c)
 	}
 
 	// Back on the page, which greets the user.
@@ -368,9 +392,12 @@ func TestLoginFlowInsecureCookies(t *testing.T) {
 	if !strings.HasPrefix(e.appURL, "http://") {
 		t.Fatal(e.appURL)
 	}
-	authURL, flowCookie := e.start(t, nil, "/protected")
+	authURL, flowCookie, bindCookie := e.startBound(t, nil, "/protected")
 	if !strings.HasPrefix(flowCookie.Name, "fief_flow_") || flowCookie.Secure || !flowCookie.HttpOnly || flowCookie.SameSite != http.SameSiteLaxMode {
 		t.Errorf("flow cookie %s, want fief_flow_*, not Secure, HttpOnly, SameSite=Lax", lfShow(flowCookie))
+	}
+	if !strings.HasPrefix(bindCookie.Name, "fief_bind_") || bindCookie.Secure || !bindCookie.HttpOnly || bindCookie.Path != "/" {
+		t.Errorf("binding cookie %s, want fief_bind_*, not Secure, HttpOnly, Path=/", lfShow(bindCookie))
 	}
 	resp := e.get(t, e.authorize(t, authURL).String())
 	session := lfFindCookie(resp, "fief_app_session")
@@ -468,49 +495,81 @@ func TestLoginFlowForgedCookie(t *testing.T) {
 	}
 	noJar := &http.Client{Transport: e.app.Client().Transport, CheckRedirect: e.hc.CheckRedirect}
 
+	// changed returns value with a character changed.
+	changed := func(value string) string {
+		b := []byte(value)
+		b[len(b)/2] ^= 'A' ^ 'B'
+		if b[len(b)/2] == value[len(b)/2] {
+			b[len(b)/2] = 'x'
+		}
+		return string(b)
+	}
+	// The cases change the flow's cookies (a nil cookie is not sent).
 	tests := []struct {
-		name   string
-		cookie func(t *testing.T, callback *url.URL, flow *http.Cookie) *http.Cookie
+		name    string
+		cookies func(t *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie)
 	}{
-		{"value changed", func(_ *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			b := []byte(flow.Value)
-			b[len(b)/2] ^= 'A' ^ 'B'
-			if b[len(b)/2] == flow.Value[len(b)/2] {
-				b[len(b)/2] = 'x'
-			}
-			return &http.Cookie{Name: flow.Name, Value: string(b)}
+		{"value changed", func(_ *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return &http.Cookie{Name: flow.Name, Value: changed(flow.Value)}, bind
 		}},
-		{"value cut", func(_ *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			return &http.Cookie{Name: flow.Name, Value: flow.Value[:len(flow.Value)-4]}
+		{"value cut", func(_ *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return &http.Cookie{Name: flow.Name, Value: flow.Value[:len(flow.Value)-4]}, bind
 		}},
-		{"not base64", func(_ *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			return &http.Cookie{Name: flow.Name, Value: "!!!!"}
+		{"not base64", func(_ *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return &http.Cookie{Name: flow.Name, Value: "!!!!"}, bind
 		}},
-		{"sealed by another key", func(t *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			// The other flow's cookie, for a state the attacker chose, moved
-			// under this flow's name: the key (and the name) differ.
+		{"sealed by another key", func(t *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			// The other flow's cookies, for a state the attacker chose, moved
+			// under this flow's names: the key (and the names) differ.
 			w := httptest.NewRecorder()
 			other.Login().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/login", nil))
-			c := w.Result().Cookies()[0]
-			return &http.Cookie{Name: flow.Name, Value: c.Value}
+			var otherFlow, otherBind string
+			for _, c := range w.Result().Cookies() {
+				if strings.Contains(c.Name, "fief_flow_") {
+					otherFlow = c.Value
+				} else if strings.Contains(c.Name, "fief_bind_") {
+					otherBind = c.Value
+				}
+			}
+			return &http.Cookie{Name: flow.Name, Value: otherFlow}, &http.Cookie{Name: bind.Name, Value: otherBind}
 		}},
-		{"another flow's cookie under this name", func(t *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			_, c := e.start(t, noJar, "/protected")
-			return &http.Cookie{Name: flow.Name, Value: c.Value}
+		{"another flow's cookies under these names", func(t *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			_, c, b := e.startBound(t, noJar, "/protected")
+			return &http.Cookie{Name: flow.Name, Value: c.Value}, &http.Cookie{Name: bind.Name, Value: b.Value}
+		}},
+		{"no binding cookie", func(_ *testing.T, flow, _ *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return flow, nil
+		}},
+		{"binding cookie changed", func(_ *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return flow, &http.Cookie{Name: bind.Name, Value: changed(bind.Value)}
+		}},
+		{"another browser's binding cookie", func(t *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			_, _, b := e.startBound(t, noJar, "/protected")
+			return flow, &http.Cookie{Name: bind.Name, Value: b.Value}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			authURL, flow := e.start(t, noJar, "/protected")
+			authURL, flow, bind := e.startBound(t, noJar, "/protected")
 			callback := e.authorize(t, authURL)
 			before := e.srv.Requests(fieftest.EndpointToken)
-			resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, tt.cookie(t, callback, flow))
+			var cookies []*http.Cookie
+			if f, b := tt.cookies(t, flow, bind); b != nil {
+				cookies = append(cookies, f, b)
+			} else {
+				cookies = append(cookies, f)
+			}
+			resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, cookies...)
 			e.checkErrorPage(t, resp, http.StatusBadRequest, lfMsgInvalidFlow)
 			if n := e.srv.Requests(fieftest.EndpointToken) - before; n != 0 {
 				t.Errorf("%d token requests, want none", n)
 			}
 			if c := lfFindCookie(resp, flow.Name); c == nil || c.MaxAge >= 0 {
 				t.Errorf("the bad flow cookie is not deleted")
+			}
+			// The genuine cookies still work.
+			if resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, flow, bind); resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("the genuine cookies after the forgery: %d; body %s", resp.StatusCode, resp.body)
 			}
 		})
 	}
@@ -522,10 +581,11 @@ func TestLoginFlowForgedCookie(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		authURL, flow := e.start(t, noJar, "/login?return_to=/somewhere")
+		authURL, flow, bind := e.startBound(t, noJar, "/login?return_to=/somewhere")
 		callback := e.authorize(t, authURL)
 		r := httptest.NewRequest(http.MethodGet, callback.String(), nil)
 		r.AddCookie(&http.Cookie{Name: flow.Name, Value: flow.Value})
+		r.AddCookie(&http.Cookie{Name: bind.Name, Value: bind.Value})
 		w := httptest.NewRecorder()
 		twin.Callback().ServeHTTP(w, r)
 		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/somewhere" {
@@ -534,9 +594,68 @@ func TestLoginFlowForgedCookie(t *testing.T) {
 	})
 }
 
+// TestLoginFlowPlantedFlowCookie plays a login CSRF: a sibling subdomain
+// (or script on one) can set a __Secure- cookie with Domain=<parent
+// domain>, so an attacker can plant the authentic flow cookie of his own
+// login in the victim's browser and send her to his callback URL, which
+// would log her in as him. A flow opens only in the browser that started
+// it, which holds its __Host- binding cookie: a cookie no sibling can set.
+func TestLoginFlowPlantedFlowCookie(t *testing.T) {
+	e := newLFEnv(t, lfOptions{})
+	const attackerEmail, attackerPassword = "mallory@evil.example", "mallorytruc"
+	e.srv.AddUser(fieftest.User{Email: attackerEmail, Password: attackerPassword, EmailVerified: true})
+
+	// The victim is logged in, and has a login of her own in progress in
+	// another tab.
+	victim := e.newBrowser(t)
+	authURL, _ := e.start(t, victim, "/protected")
+	if resp := e.do(t, victim, http.MethodGet, e.authorize(t, authURL).String(), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the victim's login: %d; body %s", resp.StatusCode, resp.body)
+	}
+	pending, _ := e.start(t, victim, "/login?return_to=/pending")
+
+	// The attacker starts a login in his own browser and logs in at Fief as
+	// himself, but does not follow Fief's redirect to the callback.
+	attacker := e.newBrowser(t)
+	attackerAuth, attackerFlow := e.start(t, attacker, "/login?return_to=/protected")
+	attackerCallback, err := e.srv.Authorize(attackerAuth.String(), attackerEmail, attackerPassword)
+	if err != nil || attackerCallback.Query().Get("code") == "" {
+		t.Fatalf("the attacker's login at Fief: %v %v", attackerCallback, err)
+	}
+
+	// He plants his flow cookie in the victim's browser (a Domain= cookie
+	// is sent like this one, beside her own cookies) and sends her to his
+	// callback URL.
+	tokenCalls := e.srv.Requests(fieftest.EndpointToken)
+	resp := e.do(t, victim, http.MethodGet, attackerCallback.String(), nil, attackerFlow)
+	e.checkErrorPage(t, resp, http.StatusBadRequest, lfMsgInvalidFlow) // and no Set-Cookie for the session
+	if n := e.srv.Requests(fieftest.EndpointToken) - tokenCalls; n != 0 {
+		t.Errorf("%d token requests for the planted flow, want none", n)
+	}
+	if !strings.Contains(e.logs.String(), "no binding cookie for this flow") {
+		t.Errorf("no log of the refusal: %s", e.logs)
+	}
+	if resp := e.do(t, victim, http.MethodGet, e.appURL+"/protected", nil); resp.StatusCode != http.StatusOK || resp.body != lfEmail+" /protected" {
+		t.Errorf("the victim's GET /protected after the attack: %d %q, want 200 %q", resp.StatusCode, resp.body, lfEmail+" /protected")
+	}
+	// Her own login in progress still completes.
+	if resp := e.do(t, victim, http.MethodGet, e.authorize(t, pending).String(), nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/pending" {
+		t.Errorf("the victim's own pending login: %d to %q; body %s", resp.StatusCode, resp.Header.Get("Location"), resp.body)
+	}
+
+	// The planted flow was genuine: in the attacker's own browser it
+	// completes.
+	if resp := e.do(t, attacker, http.MethodGet, attackerCallback.String(), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the attacker's callback in his own browser: %d; body %s", resp.StatusCode, resp.body)
+	}
+	if resp := e.do(t, attacker, http.MethodGet, e.appURL+"/protected", nil); !strings.HasPrefix(resp.body, attackerEmail) {
+		t.Errorf("the attacker's GET /protected: %d %q", resp.StatusCode, resp.body)
+	}
+}
+
 func TestLoginFlowReplay(t *testing.T) {
 	e := newLFEnv(t, lfOptions{})
-	authURL, flow := e.start(t, nil, "/protected")
+	authURL, flow, bind := e.startBound(t, nil, "/protected")
 	callback := e.authorize(t, authURL)
 	if resp := e.get(t, callback.String()); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first callback: %d; body %s", resp.StatusCode, resp.body)
@@ -545,10 +664,10 @@ func TestLoginFlowReplay(t *testing.T) {
 
 	// The browser deleted the flow cookie: a reload fails.
 	e.checkErrorPage(t, e.get(t, callback.String()), http.StatusBadRequest, lfMsgInvalidFlow)
-	// An attacker who kept the cookie and the URL fails too, before any
+	// An attacker who kept the cookies and the URL fails too, before any
 	// request to Fief.
 	noJar := &http.Client{Transport: e.app.Client().Transport, CheckRedirect: e.hc.CheckRedirect}
-	e.checkErrorPage(t, e.do(t, noJar, http.MethodGet, callback.String(), nil, flow), http.StatusBadRequest, lfMsgInvalidFlow)
+	e.checkErrorPage(t, e.do(t, noJar, http.MethodGet, callback.String(), nil, flow, bind), http.StatusBadRequest, lfMsgInvalidFlow)
 	if n := e.srv.Requests(fieftest.EndpointToken) - tokenCalls; n != 0 {
 		t.Errorf("%d token requests for replays, want none", n)
 	}
@@ -557,7 +676,7 @@ func TestLoginFlowReplay(t *testing.T) {
 	}
 
 	// Concurrent replays of a fresh callback: exactly one wins.
-	authURL, flow = e.start(t, noJar, "/protected")
+	authURL, flow, bind = e.startBound(t, noJar, "/protected")
 	callback = e.authorize(t, authURL)
 	var (
 		mu       sync.Mutex
@@ -566,7 +685,7 @@ func TestLoginFlowReplay(t *testing.T) {
 	)
 	for range 8 {
 		wg.Go(func() {
-			resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, flow)
+			resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, flow, bind)
 			mu.Lock()
 			statuses[resp.StatusCode]++
 			mu.Unlock()
