@@ -71,7 +71,12 @@ type LoginFlowConfig struct {
 	RedirectURI string
 
 	// Scopes are the scopes to request (default ["openid"]). Fief requires
-	// "openid".
+	// "openid". Scopes are the application's request, not the user's
+	// authorization: Fief grants every scope the authorization URL names,
+	// and the user can edit that URL. The callback therefore refuses an
+	// access token with a scope not in Scopes, so that a session never has
+	// more than the application asked for; what a user may do is what
+	// their permissions say (see [RequirePermissions]).
 	Scopes []string
 
 	// SessionCookie names the cookie that holds the access token after
@@ -466,17 +471,18 @@ func (f *LoginFlow) open(id, binding, value string) (*flowState, bool) {
 // flow's cookies by the state parameter, deletes them, checks that the
 // flow is authentic, bound to this browser's binding cookie, unexpired, not
 // used before and of that state (compared in constant time), exchanges the
-// code with the PKCE verifier, validates the
-// access token, sets the session cookie (HttpOnly, Secure unless
-// InsecureCookies, SameSite=Lax, Path=/, Max-Age the token's expires_in),
-// stores the ID token's claims in the UserInfoCache if one is configured,
-// and redirects (303) to the flow's return-to path.
+// code with the PKCE verifier, validates the access token, checks that it
+// has no scope beyond [LoginFlowConfig].Scopes, sets the session cookie
+// (HttpOnly, Secure unless InsecureCookies, SameSite=Lax, Path=/, Max-Age
+// the token's expires_in), stores the ID token's claims in the
+// UserInfoCache if one is configured, and redirects (303) to the flow's
+// return-to path.
 //
 // Failures get the error page: 400 for an incomplete request, a missing,
 // forged, expired or replayed flow or one started in another browser, an
-// error reported by Fief (such as
-// access_denied) and a code Fief refuses; 502 when Fief cannot be reached.
-// It answers GET only.
+// error reported by Fief (such as access_denied), a code Fief refuses and
+// a token with scopes the flow did not request; 502 when Fief cannot be
+// reached. It answers GET only.
 func (f *LoginFlow) Callback() http.Handler {
 	return http.HandlerFunc(f.callback)
 }
@@ -523,6 +529,14 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 	info, err := f.client.ValidateAccessToken(ctx, tokens.AccessToken)
 	if err != nil {
 		f.exchangeFailed(w, r, err)
+		return
+	}
+	// Fief grants the scopes the authorization URL names, which the user
+	// may have edited: only those the flow requested may reach a session.
+	if i := slices.IndexFunc(info.Scopes, func(s string) bool { return !slices.Contains(f.scopes, s) }); i >= 0 {
+		f.log(ctx, slog.LevelInfo, "fief: login failed: the access token has scopes the login did not request (an edited authorization URL)", nil,
+			slog.String("scope", truncate(info.Scopes[i], 64)))
+		f.errorPage(w, r, http.StatusBadRequest, msgRefused)
 		return
 	}
 	maxAge := tokens.ExpiresIn

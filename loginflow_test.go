@@ -939,6 +939,39 @@ func TestLoginFlowTokenRefusedByMiddleware(t *testing.T) {
 	e.checkErrorPage(t, resp, http.StatusBadGateway, lfMsgRefused)
 }
 
+// TestLoginFlowScopesNotRequested edits the authorization URL: Fief grants
+// the scopes it names, so a user could give his session scopes the
+// application never asked for, which RequireScopes would then accept.
+func TestLoginFlowScopesNotRequested(t *testing.T) {
+	e := newLFEnv(t, lfOptions{config: func(c *fief.LoginFlowConfig) { c.Scopes = []string{"openid", "castles"} }})
+	for _, scope := range []string{"openid castles admin", "admin castles openid", "openid offline_access"} {
+		t.Run(scope, func(t *testing.T) {
+			hc := e.newBrowser(t)
+			authURL, _ := e.start(t, hc, "/protected")
+			callback := e.authorize(t, lfParse(t, lfWithQuery(authURL, "scope", scope)))
+			e.checkErrorPage(t, e.do(t, hc, http.MethodGet, callback.String(), nil), http.StatusBadRequest, lfMsgRefused)
+			if resp := e.do(t, hc, http.MethodGet, e.appURL+"/protected", nil); resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("GET /protected after the refused login: %d %q, want 303 to Fief", resp.StatusCode, resp.body)
+			}
+		})
+	}
+	if !strings.Contains(e.logs.String(), "scopes the login did not request") {
+		t.Errorf("no log of the refusal: %s", e.logs)
+	}
+	// Fewer scopes than requested are fine: the application checks the
+	// scopes it needs with RequireScopes.
+	for _, scope := range []string{"castles openid", "openid"} {
+		t.Run(scope, func(t *testing.T) {
+			hc := e.newBrowser(t)
+			authURL, _ := e.start(t, hc, "/protected")
+			callback := e.authorize(t, lfParse(t, lfWithQuery(authURL, "scope", scope)))
+			if resp := e.do(t, hc, http.MethodGet, callback.String(), nil); resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("callback: %d; body %s", resp.StatusCode, resp.body)
+			}
+		})
+	}
+}
+
 func TestLoginFlowTokenTooLargeForACookie(t *testing.T) {
 	// A user with so many permissions that the access token does not fit in
 	// a cookie: the browser would drop it and loop through Fief.
