@@ -2,16 +2,17 @@ package fief
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -42,8 +43,17 @@ const (
 
 // Bounds of a login flow.
 const (
-	// maxReturnTo bounds the return-to path, which travels in a cookie.
-	maxReturnTo = 1024
+	// maxReturnTo bounds the return-to path, which travels in a cookie:
+	// maxPending flow cookies with the longest return-to paths and their
+	// binding cookies stay under 3.5 KiB, leaving room for the session
+	// cookie (at most maxCookieBytes) under the 8 KiB of request headers
+	// many servers and proxies accept.
+	maxReturnTo = 512
+	// maxPending is the number of logins a browser may have in progress:
+	// starting one more drops the oldest.
+	maxPending = 4
+	// maxPendingScan bounds the binding cookies a login start reads.
+	maxPendingScan = 32
 	// maxFlowCookie bounds the flow cookie values the callback tries to
 	// open.
 	maxFlowCookie = 4096
@@ -56,8 +66,10 @@ const (
 	// maxCookieBytes is the size of the largest cookie (name and value)
 	// every browser keeps (RFC 6265 section 6.1).
 	maxCookieBytes = 4096
-	// bindingBytes is the number of random bytes of a binding cookie.
-	bindingBytes = 16
+	// bindingBytes is the size of a binding cookie's value: the start time
+	// of its login (Unix nanoseconds, 8 bytes), which orders the logins in
+	// progress, and 16 random bytes.
+	bindingBytes = 8 + 16
 )
 
 // LoginFlowConfig configures a LoginFlow. RedirectURI is required; every
@@ -89,7 +101,8 @@ type LoginFlowConfig struct {
 	SessionCookie string
 
 	// CookieKey is the secret that seals (encrypts and authenticates, with
-	// AES-256-GCM) the cookies holding the state of logins in progress. It
+	// AES-256-GCM) the cookies holding the state of logins in progress, and
+	// from which their PKCE verifiers are derived (with HMAC-SHA256). It
 	// must be at least 32 bytes of random data. When nil, a random key is
 	// made for the process: logins in progress then fail after a restart,
 	// and an application served by several instances must set the same key
@@ -149,15 +162,17 @@ type LoginFlowConfig struct {
 //		fief.WithExtractor(flow.Extractor()),
 //		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))
 //
-// Each login keeps its state, PKCE verifier, return-to path and expiry in
-// its own flow cookie, named after the state, sealed with AES-256-GCM,
-// HttpOnly, Secure, SameSite=Lax, limited to the callback's path and to
-// LoginFlowLifetime. Logins started in several tabs of one browser
-// therefore do not overwrite each other. Each login is also bound to the
-// browser that started it by a second cookie, __Host-fief_bind_<...>, of
-// 128 random bits, which the flow cookie's seal covers (with the cookie
-// names, as associated data): the callback opens a flow only with the
-// binding cookie of the same browser. Browsers refuse a __Host- cookie set
+// Each login keeps its return-to path and expiry in its own flow cookie,
+// named after the state, sealed with AES-256-GCM, HttpOnly, Secure,
+// SameSite=Lax, limited to the callback's path and to LoginFlowLifetime.
+// Logins started in several tabs of one browser therefore do not overwrite
+// each other. The state is random (130 bits) and the PKCE verifier is
+// derived from it with HMAC-SHA256 under a key derived from CookieKey, so
+// the cookie holds neither: the seal covers the state instead, with the
+// cookie names, as associated data. Each login is also bound to the browser
+// that started it by a second cookie, __Host-fief_bind_<...>, with 128
+// random bits, which the seal covers too: the callback opens a flow only
+// with the binding cookie of the same browser. Browsers refuse a __Host- cookie set
 // by another host, so a sibling subdomain (or script on one), which can set
 // a __Secure- cookie for the parent domain, cannot plant the flow cookie of
 // its own login in a victim's browser to log the victim in to the
@@ -166,6 +181,13 @@ type LoginFlowConfig struct {
 // expire, so that a replayed callback is refused even if its cookies were
 // kept. That memory is per process; across instances, Fief's single-use
 // authorization codes still refuse a second exchange.
+//
+// A browser keeps at most four logins in progress (a browser restoring
+// many tabs starts one per tab): starting a fifth deletes the cookies of
+// the oldest, whose callback then gets the error page. A login in progress
+// costs a flow cookie of about 90 bytes plus its return-to path (at most
+// 512 bytes; a longer one is replaced by DefaultReturnTo), sent to the
+// callback only, and a binding cookie of 66 bytes, sent with every request.
 //
 // The session cookie lives as long as the access token (expires_in); no
 // refresh token is used. When it expires the next page starts a login,
@@ -190,6 +212,7 @@ type LoginFlow struct {
 	bindPrefix      string
 	secure          bool
 	aead            cipher.AEAD
+	verifierKey     []byte
 	cache           UserInfoCache
 	afterLogout     string
 	defaultReturnTo string
@@ -266,7 +289,7 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	} else if len(key) < 32 {
 		return nil, fmt.Errorf("fief: NewLoginFlow: CookieKey has %d bytes, want at least 32", len(key))
 	}
-	if f.aead, err = newFlowAEAD(key); err != nil {
+	if f.aead, f.verifierKey, err = newFlowKeys(key); err != nil {
 		return nil, err
 	}
 	if f.afterLogout == "" {
@@ -289,18 +312,24 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	return f, nil
 }
 
-// newFlowAEAD derives the flow cookies' AES-256-GCM key from the
-// configured secret, bound to this purpose.
-func newFlowAEAD(secret []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow cookie v1", 32)
+// newFlowKeys derives from the configured secret, each bound to its
+// purpose, the flow cookies' AES-256-GCM key and the HMAC-SHA256 key that
+// derives PKCE verifiers from states.
+func newFlowKeys(secret []byte) (cipher.AEAD, []byte, error) {
+	key, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow cookie v2", 32)
 	if err != nil {
-		return nil, fmt.Errorf("fief: NewLoginFlow: deriving the cookie key: %w", err)
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: deriving the cookie key: %w", err)
+	}
+	verifierKey, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow PKCE verifier v1", 32)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: deriving the verifier key: %w", err)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
 	}
-	return cipher.NewGCM(block)
+	aead, err := cipher.NewGCM(block)
+	return aead, verifierKey, err
 }
 
 // validCookieName reports whether name is an RFC 6265 token.
@@ -320,8 +349,8 @@ func validCookieName(name string) bool {
 // Login returns the handler that starts a login: it redirects the browser
 // (303) to Fief's authorization page with a new state and PKCE challenge,
 // and remembers, in the flow's cookie, where to send the user afterwards:
-// the return_to query parameter when it is a path on the application (e.g.
-// /login?return_to=/account), else DefaultReturnTo. It answers GET, HEAD
+// the return_to query parameter when it is a path on the application of at
+// most 512 bytes (e.g. /login?return_to=/account), else DefaultReturnTo. It answers GET, HEAD
 // and POST. When Fief cannot be reached (its discovery document is needed
 // once) it answers 503 with the error page.
 func (f *LoginFlow) Login() http.Handler {
@@ -373,18 +402,17 @@ func requestTarget(r *http.Request) string {
 
 // flowState is what a flow cookie holds.
 type flowState struct {
-	State    string `json:"s"`
-	Verifier string `json:"v"`
-	ReturnTo string `json:"r"`
-	Expires  int64  `json:"e"` // Unix seconds
+	ReturnTo string
+	Expires  int64 // Unix seconds
 }
 
-// start begins a login that returns to returnTo: it sets the flow cookie
-// and redirects to Fief.
+// start begins a login that returns to returnTo: it sets the flow's
+// cookies, drops the oldest logins in progress beyond maxPending, and
+// redirects to Fief.
 func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo string) {
 	noStore(w)
-	state, verifier := rand.Text(), GenerateCodeVerifier()
-	challenge, _ := CodeChallenge(verifier, "S256")
+	state := rand.Text()
+	challenge, _ := CodeChallenge(f.verifier(state), "S256")
 	authURL, err := f.client.AuthURL(r.Context(), f.redirectURI, AuthURLOptions{
 		State:               state,
 		Scopes:              f.scopes,
@@ -396,20 +424,20 @@ func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo strin
 		f.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
+	now := f.now()
 	id := flowID(state)
 	b := make([]byte, bindingBytes)
-	_, _ = rand.Read(b)
+	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
+	_, _ = rand.Read(b[8:])
 	binding := base64.RawURLEncoding.EncodeToString(b)
-	value, err := f.seal(id, binding, flowState{
-		State:    state,
-		Verifier: verifier,
-		ReturnTo: returnTo,
-		Expires:  f.now().Add(LoginFlowLifetime).Unix(),
-	})
-	if err != nil {
-		f.log(r.Context(), slog.LevelWarn, "fief: cannot start a login", err)
-		f.errorPage(w, r, http.StatusInternalServerError, msgInternal)
-		return
+	value := f.seal(id, binding, state, flowState{ReturnTo: returnTo, Expires: now.Add(LoginFlowLifetime).Unix()})
+
+	pending := f.pending(r)
+	for len(pending) >= maxPending {
+		old := pending[0]
+		pending = pending[1:]
+		http.SetCookie(w, f.cookie(f.bindPrefix+old, "", "/", -1))
+		http.SetCookie(w, f.cookie(f.flowPrefix+old, "", f.callbackPath, -1))
 	}
 	lifetime := int(LoginFlowLifetime / time.Second)
 	http.SetCookie(w, f.cookie(f.bindPrefix+id, binding, "/", lifetime))
@@ -417,61 +445,99 @@ func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo strin
 	http.Redirect(w, r, authURL, http.StatusSeeOther)
 }
 
+// pending returns the IDs of the logins in progress in the browser that
+// sent r, oldest first, from their binding cookies (at most
+// maxPendingScan of them). Concurrent starts in one browser do not see
+// each other's cookies, so a browser may briefly have more than maxPending
+// logins in progress; the next start drops the excess.
+func (f *LoginFlow) pending(r *http.Request) []string {
+	type login struct {
+		id      string
+		started uint64
+	}
+	var logins []login
+	for _, c := range r.Cookies() {
+		id, ok := strings.CutPrefix(c.Name, f.bindPrefix)
+		if !ok || len(id) != 2*8 || slices.ContainsFunc(logins, func(l login) bool { return l.id == id }) {
+			continue
+		}
+		b, err := base64.RawURLEncoding.DecodeString(c.Value)
+		if err != nil || len(b) != bindingBytes {
+			continue
+		}
+		if logins = append(logins, login{id, binary.BigEndian.Uint64(b)}); len(logins) == maxPendingScan {
+			break
+		}
+	}
+	slices.SortFunc(logins, func(a, b login) int { return cmp.Or(cmp.Compare(a.started, b.started), strings.Compare(a.id, b.id)) })
+	ids := make([]string, len(logins))
+	for i, l := range logins {
+		ids[i] = l.id
+	}
+	return ids
+}
+
 // flowID returns the ID of the flow with state, which names its cookies:
-// 64 bits of the state's SHA-256, so that flows do not share cookies.
+// 64 bits of the state's SHA-256 in hex, so that flows do not share
+// cookies.
 func flowID(state string) string {
 	sum := sha256.Sum256([]byte(state))
 	return hex.EncodeToString(sum[:8])
 }
 
-// flowAD is the associated data of the flow cookie of flow id: the names
-// of its cookies and the value of its binding cookie, bound to this
-// purpose, so that a sealed value is valid under its own name and with its
-// own binding cookie only.
-func (f *LoginFlow) flowAD(id, binding string) []byte {
-	return []byte("fief-go login flow\x00" + f.flowPrefix + id + "\x00" + f.bindPrefix + id + "\x00" + binding)
+// verifier returns the PKCE verifier of the flow with state: its
+// HMAC-SHA256 under the verifier key, 43 base64url characters.
+func (f *LoginFlow) verifier(state string) string {
+	m := hmac.New(sha256.New, f.verifierKey)
+	m.Write([]byte(state))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// seal encrypts and authenticates st for the flow cookie of flow id, bound
-// to the binding cookie's value.
-func (f *LoginFlow) seal(id, binding string, st flowState) (string, error) {
-	plain, err := json.Marshal(st)
-	if err != nil {
-		return "", err
-	}
-	nonce := make([]byte, f.aead.NonceSize(), f.aead.NonceSize()+len(plain)+f.aead.Overhead())
-	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(nonce, nonce, plain, f.flowAD(id, binding))), nil
+// flowAD is the associated data of the flow cookie of the flow with state
+// and id: the names of its cookies, the value of its binding cookie and the
+// state, bound to this purpose, so that a sealed value is valid under its
+// own name, with its own binding cookie and for its own state only.
+func (f *LoginFlow) flowAD(id, binding, state string) []byte {
+	return []byte("fief-go login flow\x00" + f.flowPrefix + id + "\x00" + f.bindPrefix + id + "\x00" + binding + "\x00" + state)
 }
 
-// open decrypts and authenticates the value of the flow cookie of flow id
-// with the value of a binding cookie.
-func (f *LoginFlow) open(id, binding, value string) (*flowState, bool) {
+// seal encrypts and authenticates st for the flow cookie of the flow with
+// id and state, bound to the binding cookie's value. The plaintext is the
+// expiry (8 bytes, big-endian) followed by the return-to path.
+func (f *LoginFlow) seal(id, binding, state string, st flowState) string {
+	n := f.aead.NonceSize()
+	buf := make([]byte, n, n+8+len(st.ReturnTo)+f.aead.Overhead())
+	_, _ = rand.Read(buf)
+	plain := binary.BigEndian.AppendUint64(buf[n:], uint64(st.Expires))
+	plain = append(plain, st.ReturnTo...)
+	// In place: the ciphertext overwrites the plaintext, after the nonce.
+	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(buf, buf[:n], plain, f.flowAD(id, binding, state)))
+}
+
+// open decrypts and authenticates the value of the flow cookie of the flow
+// with id and state with the value of a binding cookie.
+func (f *LoginFlow) open(id, binding, state, value string) (*flowState, bool) {
 	if len(value) > maxFlowCookie || len(binding) != base64.RawURLEncoding.EncodedLen(bindingBytes) {
 		return nil, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(b) < f.aead.NonceSize()+f.aead.Overhead() {
+	if err != nil || len(b) < f.aead.NonceSize()+8+f.aead.Overhead() {
 		return nil, false
 	}
 	n := f.aead.NonceSize()
-	plain, err := f.aead.Open(nil, b[:n], b[n:], f.flowAD(id, binding))
+	plain, err := f.aead.Open(nil, b[:n], b[n:], f.flowAD(id, binding, state))
 	if err != nil {
 		return nil, false
 	}
-	var st flowState
-	if err := json.Unmarshal(plain, &st); err != nil {
-		return nil, false
-	}
-	return &st, true
+	return &flowState{ReturnTo: string(plain[8:]), Expires: int64(binary.BigEndian.Uint64(plain))}, true
 }
 
 // Callback returns the handler of the redirect URI, where Fief sends the
 // browser back with an authorization code (or an error). It finds the
 // flow's cookies by the state parameter, deletes them, checks that the
-// flow is authentic, bound to this browser's binding cookie, unexpired, not
-// used before and of that state (compared in constant time), exchanges the
-// code with the PKCE verifier, validates the access token, checks that it
+// flow is authentic, sealed for that state and bound to this browser's
+// binding cookie, unexpired and not used before, exchanges the code with
+// the PKCE verifier, validates the access token, checks that it
 // has no scope beyond [LoginFlowConfig].Scopes, sets the session cookie
 // (HttpOnly, Secure unless InsecureCookies, SameSite=Lax, Path=/, Max-Age
 // the token's expires_in), stores the ID token's claims in the
@@ -519,7 +585,7 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	tokens, claims, err := f.client.AuthCallback(ctx, code, f.redirectURI, flow.Verifier)
+	tokens, claims, err := f.client.AuthCallback(ctx, code, f.redirectURI, f.verifier(state))
 	if err != nil {
 		f.exchangeFailed(w, r, err)
 		return
@@ -601,8 +667,8 @@ func (f *LoginFlow) takeFlow(w http.ResponseWriter, r *http.Request, state strin
 try:
 	for _, c := range cookies[:min(len(cookies), maxFlowCandidates)] {
 		for _, b := range bindings[:min(len(bindings), maxFlowCandidates)] {
-			st, ok := f.open(id, b.Value, c.Value)
-			if ok && subtle.ConstantTimeCompare([]byte(st.State), []byte(state)) == 1 {
+			// The seal covers the state: it opens for this state only.
+			if st, ok := f.open(id, b.Value, state, c.Value); ok {
 				flow = st
 				break try
 			}
@@ -763,7 +829,6 @@ const (
 	msgInvalidFlow = "This login attempt is invalid, has expired or was already completed. Please log in again."
 	msgRefused     = "The login could not be completed. Please log in again."
 	msgUnavailable = "Login is temporarily unavailable. Please try again in a few minutes."
-	msgInternal    = "Login failed because of an error in the application. Please try again."
 	msgDenied      = "The login was cancelled or access was denied."
 	msgLoginNeeded = "You need to log in to continue. Please log in again."
 	msgFiefRefused = "The authentication server refused this application's login request. Please contact the site's administrators."

@@ -697,6 +697,67 @@ func TestLoginFlowReplay(t *testing.T) {
 	}
 }
 
+// TestLoginFlowPendingLoginsCapped starts more logins in one browser than
+// the flow keeps, as a browser restoring many tabs does: each login in
+// progress adds cookies for LoginFlowLifetime, and without a cap they push
+// the callback's Cookie header over the 8 KiB many servers and proxies
+// accept (431 Request Header Fields Too Large). The oldest logins are
+// dropped, the newest complete.
+func TestLoginFlowPendingLoginsCapped(t *testing.T) {
+	const (
+		maxPending = 4 // the cap the LoginFlow doc states
+		started    = maxPending + 3
+	)
+	e := newLFEnv(t, lfOptions{})
+	callbackURL := lfParse(t, e.appURL+"/auth-callback")
+	for _, tt := range []struct {
+		name      string
+		returnTo  func(i int) string
+		maxHeader int // bytes of the callback's Cookie header
+	}{
+		{"typical return paths", func(i int) string { return fmt.Sprintf("/castles/brest/towers?page=%d&sort=name", i) }, 1024},
+		{"longest return paths", func(i int) string { return fmt.Sprintf("/%03d/", i) + strings.Repeat("x", 507) }, 4096},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hc := e.newBrowser(t)
+			authURLs := make([]*url.URL, started)
+			var flowBytes int
+			for i := range authURLs {
+				var flow, bind *http.Cookie
+				authURLs[i], flow, bind = e.startBound(t, hc, "/login?return_to="+url.QueryEscape(tt.returnTo(i)))
+				flowBytes = len(flow.Name) + 1 + len(flow.Value) + len(bind.Name) + 1 + len(bind.Value)
+			}
+			var flows, pairs []string
+			for _, c := range hc.Jar.Cookies(callbackURL) {
+				if strings.Contains(c.Name, "fief_flow_") {
+					flows = append(flows, c.Name)
+				}
+				pairs = append(pairs, c.Name+"="+c.Value)
+			}
+			header := strings.Join(pairs, "; ")
+			t.Logf("one login's cookies: %d bytes; the callback's Cookie header with %d logins started: %d cookies, %d bytes", flowBytes, started, len(pairs), len(header))
+			if len(flows) > maxPending {
+				t.Errorf("%d flow cookies for the callback after %d logins, want at most %d", len(flows), started, maxPending)
+			}
+			if len(header) >= tt.maxHeader {
+				t.Errorf("the callback's Cookie header has %d bytes, want less than %d", len(header), tt.maxHeader)
+			}
+
+			// The newest logins complete, each to its page; the oldest fail.
+			for i := started - 1; i >= 0; i-- {
+				resp := e.do(t, hc, http.MethodGet, e.authorize(t, authURLs[i]).String(), nil)
+				if i >= started-maxPending {
+					if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tt.returnTo(i) {
+						t.Errorf("login %d of %d: %d to %q, want 303 to its page; body %s", i+1, started, resp.StatusCode, resp.Header.Get("Location"), resp.body)
+					}
+					continue
+				}
+				e.checkErrorPage(t, resp, http.StatusBadRequest, lfMsgInvalidFlow)
+			}
+		})
+	}
+}
+
 func TestLoginFlowExpired(t *testing.T) {
 	e := newLFEnv(t, lfOptions{})
 	var (
@@ -759,6 +820,8 @@ func TestLoginFlowReturnTo(t *testing.T) {
 		{"/café", "/home"},
 		{"/%zz", "/home"},
 		{"/" + strings.Repeat("x", 2000), "/home"},
+		{"/" + strings.Repeat("y", 511), "/" + strings.Repeat("y", 511)}, // 512 bytes, the longest kept
+		{"/" + strings.Repeat("z", 512), "/home"},
 		{"/%E2%80%AE", "/%E2%80%AE"},
 		{"/a/../b", "/b"}, // cleaned by http.Redirect, still on site
 	}
