@@ -153,7 +153,7 @@ type LoginFlowConfig struct {
 //
 //	mux.Handle("GET /login", flow.Login())
 //	mux.Handle("GET /auth-callback", flow.Callback()) // the path of RedirectURI
-//	mux.Handle("/logout", flow.Logout())
+//	mux.Handle("POST /logout", flow.Logout())         // a form's button: <form method="post" action="/logout">
 //
 // and protect pages with an Auth that reads the session cookie and starts a
 // login for visitors without one:
@@ -169,23 +169,23 @@ type LoginFlowConfig struct {
 // each other. The state is random (130 bits) and the PKCE verifier is
 // derived from it with HMAC-SHA256 under a key derived from CookieKey, so
 // the cookie holds neither: the seal covers the state instead, with the
-// cookie names, as associated data. Each login is also bound to the browser
-// that started it by a second cookie, __Host-fief_bind_<...>, with 128
-// random bits, which the seal covers too: the callback opens a flow only
-// with the binding cookie of the same browser. Browsers refuse a __Host- cookie set
-// by another host, so a sibling subdomain (or script on one), which can set
-// a __Secure- cookie for the parent domain, cannot plant the flow cookie of
-// its own login in a victim's browser to log the victim in to the
-// attacker's account (login CSRF). The callback accepts a flow once: it
-// deletes both cookies and remembers consumed flows in memory until they
-// expire, so that a replayed callback is refused even if its cookies were
-// kept. That memory is per process; across instances, Fief's single-use
-// authorization codes still refuse a second exchange.
+// cookie names, as associated data. Each login is also bound to the
+// browser that started it by a second cookie, __Host-fief_bind_<...>, with
+// 128 random bits, which the seal covers too: the callback opens a flow
+// only with the binding cookie of the same browser. Browsers refuse a
+// __Host- cookie set by another host, so a sibling subdomain (or script on
+// one), which can set a __Secure- cookie for the parent domain, cannot
+// plant the flow cookie of its own login in a victim's browser to log the
+// victim in to the attacker's account (login CSRF). The callback accepts a
+// flow once: it deletes both cookies and remembers consumed flows in
+// memory until they expire, so that a replayed callback is refused even if
+// its cookies were kept. That memory is per process; across instances,
+// Fief's single-use authorization codes still refuse a second exchange.
 //
 // A browser keeps at most four logins in progress (a browser restoring
 // many tabs starts one per tab): starting a fifth deletes the cookies of
 // the oldest, whose callback then gets the error page. A login in progress
-// costs a flow cookie of about 90 bytes plus its return-to path (at most
+// costs a flow cookie of 85 bytes plus 4/3 of its return-to path (at most
 // 512 bytes; a longer one is replaced by DefaultReturnTo), sent to the
 // callback only, and a binding cookie of 66 bytes, sent with every request.
 //
@@ -194,8 +194,8 @@ type LoginFlowConfig struct {
 // which Fief completes without a password while its own session lasts.
 // SameSite=Lax keeps the cookie off cross-site POST requests, but that is
 // no complete defence against cross-site request forgery: protect the
-// application's state-changing routes too, with http.CrossOriginProtection
-// for example.
+// application's state-changing routes too, with [http.CrossOriginProtection]
+// for example, as [LoginFlow.Logout] does.
 //
 // Return-to paths are accepted only as paths on the application (starting
 // with a single "/", ASCII, no backslash or control character): anything
@@ -218,6 +218,7 @@ type LoginFlow struct {
 	defaultReturnTo string
 	errorPage       func(http.ResponseWriter, *http.Request, int, string)
 	logger          *slog.Logger
+	crossOrigin     *http.CrossOriginProtection
 	now             func() time.Time // time.Now; tests replace it
 	consumed        consumedSet
 }
@@ -291,6 +292,15 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	}
 	if f.aead, f.verifierKey, err = newFlowKeys(key); err != nil {
 		return nil, err
+	}
+	// The application's own origin is trusted even when a proxy in front
+	// of it changes the Host header, which the Origin check of browsers
+	// without Sec-Fetch-Site compares.
+	f.crossOrigin = http.NewCrossOriginProtection()
+	origin := strings.ToLower(redirect.Scheme + "://" + redirect.Host) // as browsers send it
+	origin = strings.TrimSuffix(origin, map[string]string{"http": ":80", "https": ":443"}[redirect.Scheme])
+	if err := f.crossOrigin.AddTrustedOrigin(origin); err != nil {
+		return nil, fmt.Errorf("fief: NewLoginFlow: RedirectURI %q: %w", cfg.RedirectURI, err)
 	}
 	if f.afterLogout == "" {
 		f.afterLogout = redirect.Scheme + "://" + redirect.Host + "/"
@@ -729,15 +739,29 @@ func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err e
 // session cookie, removes the user's entry from the UserInfoCache (when one
 // is configured and the cookie held a valid token) and redirects (303) to
 // Fief's logout page, which ends the Fief session and sends the browser to
-// AfterLogout. It answers GET and POST. Fief does not revoke access tokens:
-// a copy of the token stays valid until it expires.
+// AfterLogout. Fief does not revoke access tokens: a copy of the token
+// stays valid until it expires.
+//
+// It answers POST only (405 with Allow: POST otherwise), so that a link,
+// an image or a redirect on another site cannot log the user out, and
+// refuses (403) a cross-origin POST, such as a form on another site or on
+// a sibling subdomain, with an [http.CrossOriginProtection] that trusts the
+// origin of RedirectURI. Mount it as "POST /logout" and log out with a form
+// on the application's pages:
+//
+//	<form method="post" action="/logout"><button>Log out</button></form>
 func (f *LoginFlow) Logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodPost {
-			methodNotAllowed(w, "GET, POST")
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, http.MethodPost)
 			return
 		}
 		noStore(w)
+		if err := f.crossOrigin.Check(r); err != nil {
+			f.log(r.Context(), slog.LevelInfo, "fief: logout refused: cross-origin request", err)
+			http.Error(w, "Forbidden", http.StatusForbidden)
+			return
+		}
 		if f.cache != nil {
 			if token, err := f.Extractor().Extract(r); err == nil && token != "" {
 				if info, err := f.client.ValidateAccessToken(r.Context(), token); err == nil {

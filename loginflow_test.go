@@ -64,7 +64,8 @@ type lfOptions struct {
 
 // newLFEnv starts Fief and an application using a LoginFlow:
 //
-//	GET  /login, /auth-callback, /logout   the flow's handlers
+//	GET  /login, /auth-callback            the flow's handlers
+//	POST /logout                           (mounted for every method)
 //	GET  /protected                        CurrentUser; answers "email path?query"
 //	POST /protected                        the same
 func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
@@ -373,7 +374,7 @@ func TestLoginFlowFullFlow(t *testing.T) {
 
 	// Logout deletes the session and goes through Fief's logout back to the
 	// application's home page.
-	resp = e.get(t, e.appURL+"/logout")
+	resp = e.do(t, nil, http.MethodPost, e.appURL+"/logout", nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != e.client.LogoutURL(e.appURL+"/") {
 		t.Fatalf("logout: %d to %q, want 303 to %s", resp.StatusCode, resp.Header.Get("Location"), e.client.LogoutURL(e.appURL+"/"))
 	}
@@ -410,7 +411,7 @@ func TestLoginFlowInsecureCookies(t *testing.T) {
 	if resp := e.get(t, e.appURL+"/protected"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.body, lfEmail) {
 		t.Errorf("GET /protected: %d %q", resp.StatusCode, resp.body)
 	}
-	resp = e.get(t, e.appURL+"/logout")
+	resp = e.do(t, nil, http.MethodPost, e.appURL+"/logout", nil)
 	if c := lfFindCookie(resp, "fief_app_session"); c == nil || c.MaxAge >= 0 || c.Secure {
 		t.Errorf("the session cookie is not deleted: %v", c)
 	}
@@ -1077,7 +1078,7 @@ func TestLoginFlowCache(t *testing.T) {
 		t.Errorf("%d userinfo calls, want 0: the ID token's claims serve", n)
 	}
 
-	resp := e.get(t, e.appURL+"/logout")
+	resp := e.do(t, nil, http.MethodPost, e.appURL+"/logout", nil)
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), e.srv.URL+"/logout?") {
 		t.Fatalf("logout: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -1098,6 +1099,81 @@ func TestLoginFlowCache(t *testing.T) {
 	if resp := e.do(t, nil, http.MethodPut, e.appURL+"/logout", nil); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("PUT /logout: %d", resp.StatusCode)
 	}
+}
+
+// TestLoginFlowLogoutCrossSite checks that another site cannot log the
+// user out (of the application and of Fief): logout answers POST only,
+// and refuses a cross-origin one.
+func TestLoginFlowLogoutCrossSite(t *testing.T) {
+	e := newLFEnv(t, lfOptions{})
+	// loggedIn returns a new browser with a session.
+	loggedIn := func(t *testing.T) *http.Client {
+		t.Helper()
+		hc := e.newBrowser(t)
+		authURL, _ := e.start(t, hc, "/protected")
+		if resp := e.do(t, hc, http.MethodGet, e.authorize(t, authURL).String(), nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d; body %s", resp.StatusCode, resp.body)
+		}
+		return hc
+	}
+	for _, tt := range []struct {
+		name   string
+		method string
+		header http.Header
+		status int
+	}{
+		// A link, an image or a navigation from anywhere.
+		{"GET", http.MethodGet, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"navigate"}}, http.StatusMethodNotAllowed},
+		{"GET same-origin", http.MethodGet, http.Header{"Sec-Fetch-Site": {"same-origin"}}, http.StatusMethodNotAllowed},
+		{"HEAD", http.MethodHead, nil, http.StatusMethodNotAllowed},
+		// A form on another site, or on a sibling subdomain.
+		{"POST cross-site", http.MethodPost, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}}, http.StatusForbidden},
+		{"POST cross-site without Origin", http.MethodPost, http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
+		{"POST same-site", http.MethodPost, http.Header{"Sec-Fetch-Site": {"same-site"}, "Origin": {"https://www.example.com"}}, http.StatusForbidden},
+		{"POST from another origin, old browser", http.MethodPost, http.Header{"Origin": {"https://evil.example"}}, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hc := loggedIn(t)
+			resp := e.do(t, hc, tt.method, e.appURL+"/logout", tt.header)
+			if resp.StatusCode != tt.status {
+				t.Errorf("%s /logout: %d, want %d", tt.method, resp.StatusCode, tt.status)
+			}
+			if tt.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != http.MethodPost {
+				t.Errorf("Allow %q, want POST", resp.Header.Get("Allow"))
+			}
+			for _, c := range resp.Cookies() {
+				if strings.Contains(c.Name, "fief_app_session") {
+					t.Errorf("the session cookie is touched: %s", lfShow(c))
+				}
+			}
+			if resp := e.do(t, hc, http.MethodGet, e.appURL+"/protected", nil); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.body, lfEmail) {
+				t.Errorf("GET /protected after the refused logout: %d, want 200", resp.StatusCode)
+			}
+		})
+	}
+
+	// An old browser without Sec-Fetch-Site sends the application's origin
+	// behind a proxy that changed the Host header: RedirectURI's origin is
+	// trusted.
+	r := httptest.NewRequest(http.MethodPost, "/logout", nil)
+	r.Host = "app.internal:8080"
+	r.Header.Set("Origin", e.appURL)
+	w := httptest.NewRecorder()
+	e.flow.Logout().ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther {
+		t.Errorf("POST /logout from the application's origin through a proxy: %d, want 303", w.Code)
+	}
+
+	// The page's own form logs out.
+	hc := loggedIn(t)
+	resp := e.do(t, hc, http.MethodPost, e.appURL+"/logout", http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {e.appURL}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != e.client.LogoutURL(e.appURL+"/") {
+		t.Fatalf("same-origin POST /logout: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if c := lfFindCookie(resp, "__Host-fief_app_session"); c == nil || c.MaxAge >= 0 {
+		t.Errorf("the session cookie is not deleted: %v", c)
+	}
+	e.start(t, hc, "/protected") // logged out: sent to Fief again
 }
 
 func TestLoginFlowOptions(t *testing.T) {
@@ -1122,7 +1198,7 @@ func TestLoginFlowOptions(t *testing.T) {
 	if resp := e.get(t, e.appURL+"/protected"); resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /protected: %d", resp.StatusCode)
 	}
-	if resp := e.get(t, e.appURL+"/logout"); resp.Header.Get("Location") != e.client.LogoutURL("https://www.example.com/bye") {
+	if resp := e.do(t, nil, http.MethodPost, e.appURL+"/logout", nil); resp.Header.Get("Location") != e.client.LogoutURL("https://www.example.com/bye") {
 		t.Errorf("logout to %q", resp.Header.Get("Location"))
 	}
 	e.get(t, e.appURL+"/auth-callback")
