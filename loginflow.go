@@ -2,16 +2,17 @@ package fief
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -37,12 +38,22 @@ const (
 	hostPrefix           = "__Host-"
 	securePrefix         = "__Secure-"
 	flowCookieBase       = "fief_flow_"
+	bindCookieBase       = "fief_bind_"
 )
 
 // Bounds of a login flow.
 const (
-	// maxReturnTo bounds the return-to path, which travels in a cookie.
-	maxReturnTo = 1024
+	// maxReturnTo bounds the return-to path, which travels in a cookie:
+	// maxPending flow cookies with the longest return-to paths and their
+	// binding cookies stay under 3.5 KiB, leaving room for the session
+	// cookie (at most maxCookieBytes) under the 8 KiB of request headers
+	// many servers and proxies accept.
+	maxReturnTo = 512
+	// maxPending is the number of logins a browser may have in progress:
+	// starting one more drops the oldest.
+	maxPending = 4
+	// maxPendingScan bounds the binding cookies a login start reads.
+	maxPendingScan = 32
 	// maxFlowCookie bounds the flow cookie values the callback tries to
 	// open.
 	maxFlowCookie = 4096
@@ -55,6 +66,10 @@ const (
 	// maxCookieBytes is the size of the largest cookie (name and value)
 	// every browser keeps (RFC 6265 section 6.1).
 	maxCookieBytes = 4096
+	// bindingBytes is the size of a binding cookie's value: the start time
+	// of its login (Unix nanoseconds, 8 bytes), which orders the logins in
+	// progress, and 16 random bytes.
+	bindingBytes = 8 + 16
 )
 
 // LoginFlowConfig configures a LoginFlow. RedirectURI is required; every
@@ -68,7 +83,12 @@ type LoginFlowConfig struct {
 	RedirectURI string
 
 	// Scopes are the scopes to request (default ["openid"]). Fief requires
-	// "openid".
+	// "openid". Scopes are the application's request, not the user's
+	// authorization: Fief grants every scope the authorization URL names,
+	// and the user can edit that URL. The callback therefore refuses an
+	// access token with a scope not in Scopes, so that a session never has
+	// more than the application asked for; what a user may do is what
+	// their permissions say (see [RequirePermissions]).
 	Scopes []string
 
 	// SessionCookie names the cookie that holds the access token after
@@ -81,7 +101,8 @@ type LoginFlowConfig struct {
 	SessionCookie string
 
 	// CookieKey is the secret that seals (encrypts and authenticates, with
-	// AES-256-GCM) the cookies holding the state of logins in progress. It
+	// AES-256-GCM) the cookies holding the state of logins in progress, and
+	// from which their PKCE verifiers are derived (with HMAC-SHA256). It
 	// must be at least 32 bytes of random data. When nil, a random key is
 	// made for the process: logins in progress then fail after a restart,
 	// and an application served by several instances must set the same key
@@ -90,8 +111,11 @@ type LoginFlowConfig struct {
 	CookieKey []byte
 
 	// InsecureCookies drops the Secure attribute from every cookie, which a
-	// browser needs to keep cookies set over plain HTTP. Use it for local
-	// development only. It is required when RedirectURI is an http URL.
+	// browser needs to keep cookies set over plain HTTP, and with it the
+	// __Host- and __Secure- prefixes, which protect the session and the
+	// logins in progress from cookies planted by sibling subdomains. Use it
+	// for local development only. It is required when RedirectURI is an
+	// http URL.
 	InsecureCookies bool
 
 	// UserInfoCache, when set, receives the claims of the ID token at
@@ -129,7 +153,7 @@ type LoginFlowConfig struct {
 //
 //	mux.Handle("GET /login", flow.Login())
 //	mux.Handle("GET /auth-callback", flow.Callback()) // the path of RedirectURI
-//	mux.Handle("/logout", flow.Logout())
+//	mux.Handle("POST /logout", flow.Logout())         // a form's button: <form method="post" action="/logout">
 //
 // and protect pages with an Auth that reads the session cookie and starts a
 // login for visitors without one:
@@ -138,23 +162,40 @@ type LoginFlowConfig struct {
 //		fief.WithExtractor(flow.Extractor()),
 //		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))
 //
-// Each login keeps its state, PKCE verifier, return-to path and expiry in
-// its own cookie, named after the state, sealed with AES-256-GCM (the cookie
-// name as associated data), HttpOnly, Secure, SameSite=Lax, limited to the
-// callback's path and to LoginFlowLifetime. Logins started in several tabs
-// of one browser therefore do not overwrite each other. The callback
-// accepts a flow once: it deletes the cookie and remembers consumed flows
-// in memory until they expire, so that a replayed callback is refused even
-// if its cookie was kept. That memory is per process; across instances,
+// Each login keeps its return-to path and expiry in its own flow cookie,
+// named after the state, sealed with AES-256-GCM, HttpOnly, Secure,
+// SameSite=Lax, limited to the callback's path and to LoginFlowLifetime.
+// Logins started in several tabs of one browser therefore do not overwrite
+// each other. The state is random (130 bits) and the PKCE verifier is
+// derived from it with HMAC-SHA256 under a key derived from CookieKey, so
+// the cookie holds neither: the seal covers the state instead, with the
+// cookie names, as associated data. Each login is also bound to the
+// browser that started it by a second cookie, __Host-fief_bind_<...>, with
+// 128 random bits, which the seal covers too: the callback opens a flow
+// only with the binding cookie of the same browser. Browsers refuse a
+// __Host- cookie set by another host, so a sibling subdomain (or script on
+// one), which can set a __Secure- cookie for the parent domain, cannot
+// plant the flow cookie of its own login in a victim's browser to log the
+// victim in to the attacker's account (login CSRF). The callback accepts a
+// flow once: it deletes both cookies and remembers consumed flows in
+// memory until they expire, so that a replayed callback is refused even if
+// its cookies were kept. That memory is per process; across instances,
 // Fief's single-use authorization codes still refuse a second exchange.
+//
+// A browser keeps at most four logins in progress (a browser restoring
+// many tabs starts one per tab): starting a fifth deletes the cookies of
+// the oldest, whose callback then gets the error page. A login in progress
+// costs a flow cookie of 85 bytes plus 4/3 of its return-to path (at most
+// 512 bytes; a longer one is replaced by DefaultReturnTo), sent to the
+// callback only, and a binding cookie of 66 bytes, sent with every request.
 //
 // The session cookie lives as long as the access token (expires_in); no
 // refresh token is used. When it expires the next page starts a login,
 // which Fief completes without a password while its own session lasts.
 // SameSite=Lax keeps the cookie off cross-site POST requests, but that is
 // no complete defence against cross-site request forgery: protect the
-// application's state-changing routes too, with http.CrossOriginProtection
-// for example.
+// application's state-changing routes too, with [http.CrossOriginProtection]
+// for example, as [LoginFlow.Logout] does.
 //
 // Return-to paths are accepted only as paths on the application (starting
 // with a single "/", ASCII, no backslash or control character): anything
@@ -168,13 +209,16 @@ type LoginFlow struct {
 	scopes          []string
 	sessionCookie   string
 	flowPrefix      string
+	bindPrefix      string
 	secure          bool
 	aead            cipher.AEAD
+	verifierKey     []byte
 	cache           UserInfoCache
 	afterLogout     string
 	defaultReturnTo string
 	errorPage       func(http.ResponseWriter, *http.Request, int, string)
 	logger          *slog.Logger
+	crossOrigin     *http.CrossOriginProtection
 	now             func() time.Time // time.Now; tests replace it
 	consumed        consumedSet
 }
@@ -184,6 +228,11 @@ type LoginFlow struct {
 func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	if c == nil {
 		return nil, errors.New("fief: NewLoginFlow: nil client")
+	}
+	if c.audiences != nil && !slices.Contains(c.audiences, c.clientID) {
+		// The session's tokens are issued to the client: it would refuse
+		// every one of them, and no user could log in.
+		return nil, fmt.Errorf("fief: NewLoginFlow: the client does not accept its own tokens: WithAudiences must include its client ID %q", c.clientID)
 	}
 	redirect, err := url.Parse(cfg.RedirectURI)
 	if err != nil || (redirect.Scheme != "http" && redirect.Scheme != "https") || redirect.Host == "" ||
@@ -233,9 +282,11 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	if !f.secure && (strings.HasPrefix(f.sessionCookie, hostPrefix) || strings.HasPrefix(f.sessionCookie, securePrefix)) {
 		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q needs Secure cookies, but InsecureCookies is set", f.sessionCookie)
 	}
-	f.flowPrefix = flowCookieBase
+	f.flowPrefix, f.bindPrefix = flowCookieBase, bindCookieBase
 	if f.secure {
-		f.flowPrefix = securePrefix + flowCookieBase
+		// The binding cookie must be __Host-: no other host can set it. The
+		// flow cookie cannot be, since it is limited to the callback's path.
+		f.flowPrefix, f.bindPrefix = securePrefix+flowCookieBase, hostPrefix+bindCookieBase
 	}
 	key := cfg.CookieKey
 	if key == nil {
@@ -244,8 +295,17 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	} else if len(key) < 32 {
 		return nil, fmt.Errorf("fief: NewLoginFlow: CookieKey has %d bytes, want at least 32", len(key))
 	}
-	if f.aead, err = newFlowAEAD(key); err != nil {
+	if f.aead, f.verifierKey, err = newFlowKeys(key); err != nil {
 		return nil, err
+	}
+	// The application's own origin is trusted even when a proxy in front
+	// of it changes the Host header, which the Origin check of browsers
+	// without Sec-Fetch-Site compares.
+	f.crossOrigin = http.NewCrossOriginProtection()
+	origin := strings.ToLower(redirect.Scheme + "://" + redirect.Host) // as browsers send it
+	origin = strings.TrimSuffix(origin, map[string]string{"http": ":80", "https": ":443"}[redirect.Scheme])
+	if err := f.crossOrigin.AddTrustedOrigin(origin); err != nil {
+		return nil, fmt.Errorf("fief: NewLoginFlow: RedirectURI %q: %w", cfg.RedirectURI, err)
 	}
 	if f.afterLogout == "" {
 		f.afterLogout = redirect.Scheme + "://" + redirect.Host + "/"
@@ -267,18 +327,24 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	return f, nil
 }
 
-// newFlowAEAD derives the flow cookies' AES-256-GCM key from the
-// configured secret, bound to this purpose.
-func newFlowAEAD(secret []byte) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow cookie v1", 32)
+// newFlowKeys derives from the configured secret, each bound to its
+// purpose, the flow cookies' AES-256-GCM key and the HMAC-SHA256 key that
+// derives PKCE verifiers from states.
+func newFlowKeys(secret []byte) (cipher.AEAD, []byte, error) {
+	key, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow cookie v2", 32)
 	if err != nil {
-		return nil, fmt.Errorf("fief: NewLoginFlow: deriving the cookie key: %w", err)
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: deriving the cookie key: %w", err)
+	}
+	verifierKey, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow PKCE verifier v1", 32)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: deriving the verifier key: %w", err)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
 	}
-	return cipher.NewGCM(block)
+	aead, err := cipher.NewGCM(block)
+	return aead, verifierKey, err
 }
 
 // validCookieName reports whether name is an RFC 6265 token.
@@ -298,8 +364,8 @@ func validCookieName(name string) bool {
 // Login returns the handler that starts a login: it redirects the browser
 // (303) to Fief's authorization page with a new state and PKCE challenge,
 // and remembers, in the flow's cookie, where to send the user afterwards:
-// the return_to query parameter when it is a path on the application (e.g.
-// /login?return_to=/account), else DefaultReturnTo. It answers GET, HEAD
+// the return_to query parameter when it is a path on the application of at
+// most 512 bytes (e.g. /login?return_to=/account), else DefaultReturnTo. It answers GET, HEAD
 // and POST. When Fief cannot be reached (its discovery document is needed
 // once) it answers 503 with the error page.
 func (f *LoginFlow) Login() http.Handler {
@@ -351,18 +417,17 @@ func requestTarget(r *http.Request) string {
 
 // flowState is what a flow cookie holds.
 type flowState struct {
-	State    string `json:"s"`
-	Verifier string `json:"v"`
-	ReturnTo string `json:"r"`
-	Expires  int64  `json:"e"` // Unix seconds
+	ReturnTo string
+	Expires  int64 // Unix seconds
 }
 
-// start begins a login that returns to returnTo: it sets the flow cookie
-// and redirects to Fief.
+// start begins a login that returns to returnTo: it sets the flow's
+// cookies, drops the oldest logins in progress beyond maxPending, and
+// redirects to Fief.
 func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo string) {
 	noStore(w)
-	state, verifier := rand.Text(), GenerateCodeVerifier()
-	challenge, _ := CodeChallenge(verifier, "S256")
+	state := rand.Text()
+	challenge, _ := CodeChallenge(f.verifier(state), "S256")
 	authURL, err := f.client.AuthURL(r.Context(), f.redirectURI, AuthURLOptions{
 		State:               state,
 		Scopes:              f.scopes,
@@ -374,80 +439,131 @@ func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo strin
 		f.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	}
-	name := f.flowCookieName(state)
-	value, err := f.seal(name, flowState{
-		State:    state,
-		Verifier: verifier,
-		ReturnTo: returnTo,
-		Expires:  f.now().Add(LoginFlowLifetime).Unix(),
-	})
-	if err != nil {
-		f.log(r.Context(), slog.LevelWarn, "fief: cannot start a login", err)
-		f.errorPage(w, r, http.StatusInternalServerError, msgInternal)
-		return
+	now := f.now()
+	id := flowID(state)
+	b := make([]byte, bindingBytes)
+	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
+	_, _ = rand.Read(b[8:])
+	binding := base64.RawURLEncoding.EncodeToString(b)
+	value := f.seal(id, binding, state, flowState{ReturnTo: returnTo, Expires: now.Add(LoginFlowLifetime).Unix()})
+
+	pending := f.pending(r)
+	for len(pending) >= maxPending {
+		old := pending[0]
+		pending = pending[1:]
+		http.SetCookie(w, f.cookie(f.bindPrefix+old, "", "/", -1))
+		http.SetCookie(w, f.cookie(f.flowPrefix+old, "", f.callbackPath, -1))
 	}
-	http.SetCookie(w, f.cookie(name, value, f.callbackPath, int(LoginFlowLifetime/time.Second)))
+	lifetime := int(LoginFlowLifetime / time.Second)
+	http.SetCookie(w, f.cookie(f.bindPrefix+id, binding, "/", lifetime))
+	http.SetCookie(w, f.cookie(f.flowPrefix+id, value, f.callbackPath, lifetime))
 	http.Redirect(w, r, authURL, http.StatusSeeOther)
 }
 
-// flowCookieName returns the name of the cookie of the flow with state:
-// a prefix and 64 bits of the state's SHA-256, so that flows do not share
-// cookies.
-func (f *LoginFlow) flowCookieName(state string) string {
-	sum := sha256.Sum256([]byte(state))
-	return f.flowPrefix + hex.EncodeToString(sum[:8])
-}
-
-// flowAD is the associated data of a flow cookie: its name, bound to this
-// purpose, so that a sealed value is valid under its own name only.
-func flowAD(name string) []byte { return []byte("fief-go login flow\x00" + name) }
-
-// seal encrypts and authenticates st for the cookie called name.
-func (f *LoginFlow) seal(name string, st flowState) (string, error) {
-	plain, err := json.Marshal(st)
-	if err != nil {
-		return "", err
+// pending returns the IDs of the logins in progress in the browser that
+// sent r, oldest first, from their binding cookies (at most
+// maxPendingScan of them). Concurrent starts in one browser do not see
+// each other's cookies, so a browser may briefly have more than maxPending
+// logins in progress; the next start drops the excess.
+func (f *LoginFlow) pending(r *http.Request) []string {
+	type login struct {
+		id      string
+		started uint64
 	}
-	nonce := make([]byte, f.aead.NonceSize(), f.aead.NonceSize()+len(plain)+f.aead.Overhead())
-	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(nonce, nonce, plain, flowAD(name))), nil
+	var logins []login
+	for _, c := range r.Cookies() {
+		id, ok := strings.CutPrefix(c.Name, f.bindPrefix)
+		if !ok || len(id) != 2*8 || slices.ContainsFunc(logins, func(l login) bool { return l.id == id }) {
+			continue
+		}
+		b, err := base64.RawURLEncoding.DecodeString(c.Value)
+		if err != nil || len(b) != bindingBytes {
+			continue
+		}
+		if logins = append(logins, login{id, binary.BigEndian.Uint64(b)}); len(logins) == maxPendingScan {
+			break
+		}
+	}
+	slices.SortFunc(logins, func(a, b login) int { return cmp.Or(cmp.Compare(a.started, b.started), strings.Compare(a.id, b.id)) })
+	ids := make([]string, len(logins))
+	for i, l := range logins {
+		ids[i] = l.id
+	}
+	return ids
 }
 
-// open decrypts and authenticates the value of the cookie called name.
-func (f *LoginFlow) open(name, value string) (*flowState, bool) {
-	if len(value) > maxFlowCookie {
+// flowID returns the ID of the flow with state, which names its cookies:
+// 64 bits of the state's SHA-256 in hex, so that flows do not share
+// cookies.
+func flowID(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(sum[:8])
+}
+
+// verifier returns the PKCE verifier of the flow with state: its
+// HMAC-SHA256 under the verifier key, 43 base64url characters.
+func (f *LoginFlow) verifier(state string) string {
+	m := hmac.New(sha256.New, f.verifierKey)
+	m.Write([]byte(state))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// flowAD is the associated data of the flow cookie of the flow with state
+// and id: the names of its cookies, the value of its binding cookie and the
+// state, bound to this purpose, so that a sealed value is valid under its
+// own name, with its own binding cookie and for its own state only.
+func (f *LoginFlow) flowAD(id, binding, state string) []byte {
+	return []byte("fief-go login flow\x00" + f.flowPrefix + id + "\x00" + f.bindPrefix + id + "\x00" + binding + "\x00" + state)
+}
+
+// seal encrypts and authenticates st for the flow cookie of the flow with
+// id and state, bound to the binding cookie's value. The plaintext is the
+// expiry (8 bytes, big-endian) followed by the return-to path.
+func (f *LoginFlow) seal(id, binding, state string, st flowState) string {
+	n := f.aead.NonceSize()
+	buf := make([]byte, n, n+8+len(st.ReturnTo)+f.aead.Overhead())
+	_, _ = rand.Read(buf)
+	plain := binary.BigEndian.AppendUint64(buf[n:], uint64(st.Expires))
+	plain = append(plain, st.ReturnTo...)
+	// In place: the ciphertext overwrites the plaintext, after the nonce.
+	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(buf, buf[:n], plain, f.flowAD(id, binding, state)))
+}
+
+// open decrypts and authenticates the value of the flow cookie of the flow
+// with id and state with the value of a binding cookie.
+func (f *LoginFlow) open(id, binding, state, value string) (*flowState, bool) {
+	if len(value) > maxFlowCookie || len(binding) != base64.RawURLEncoding.EncodedLen(bindingBytes) {
 		return nil, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(b) < f.aead.NonceSize()+f.aead.Overhead() {
+	if err != nil || len(b) < f.aead.NonceSize()+8+f.aead.Overhead() {
 		return nil, false
 	}
 	n := f.aead.NonceSize()
-	plain, err := f.aead.Open(nil, b[:n], b[n:], flowAD(name))
+	plain, err := f.aead.Open(nil, b[:n], b[n:], f.flowAD(id, binding, state))
 	if err != nil {
 		return nil, false
 	}
-	var st flowState
-	if err := json.Unmarshal(plain, &st); err != nil {
-		return nil, false
-	}
-	return &st, true
+	return &flowState{ReturnTo: string(plain[8:]), Expires: int64(binary.BigEndian.Uint64(plain))}, true
 }
 
 // Callback returns the handler of the redirect URI, where Fief sends the
 // browser back with an authorization code (or an error). It finds the
-// flow's cookie by the state parameter, deletes it, checks that the flow
-// is authentic, unexpired, not used before and of that state (compared in
-// constant time), exchanges the code with the PKCE verifier, validates the
-// access token, sets the session cookie (HttpOnly, Secure unless
-// InsecureCookies, SameSite=Lax, Path=/, Max-Age the token's expires_in),
-// stores the ID token's claims in the UserInfoCache if one is configured,
-// and redirects (303) to the flow's return-to path.
+// flow's cookies by the state parameter, deletes them, checks that the
+// flow is authentic, sealed for that state and bound to this browser's
+// binding cookie, unexpired and not used before, exchanges the code with
+// the PKCE verifier, validates the access token, checks that it
+// has no scope beyond [LoginFlowConfig].Scopes, sets the session cookie
+// (HttpOnly, Secure unless InsecureCookies, SameSite=Lax, Path=/, Max-Age
+// the token's expires_in), stores the ID token's claims in the
+// UserInfoCache if one is configured, and redirects (303) to the flow's
+// return-to path.
 //
 // Failures get the error page: 400 for an incomplete request, a missing,
-// forged, expired or replayed flow, an error reported by Fief (such as
-// access_denied) and a code Fief refuses; 502 when Fief cannot be reached.
-// It answers GET only.
+// forged, expired or replayed flow or one started in another browser, an
+// error reported by Fief (such as access_denied), a code Fief refuses and
+// a token with scopes the flow did not request; 502 when Fief cannot be
+// reached. It answers GET only.
 func (f *LoginFlow) Callback() http.Handler {
 	return http.HandlerFunc(f.callback)
 }
@@ -484,7 +600,7 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	tokens, claims, err := f.client.AuthCallback(ctx, code, f.redirectURI, flow.Verifier)
+	tokens, claims, err := f.client.AuthCallback(ctx, code, f.redirectURI, f.verifier(state))
 	if err != nil {
 		f.exchangeFailed(w, r, err)
 		return
@@ -494,6 +610,15 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 	info, err := f.client.ValidateAccessToken(ctx, tokens.AccessToken)
 	if err != nil {
 		f.exchangeFailed(w, r, err)
+		return
+	}
+	// Fief grants the scopes the authorization URL names, which the user
+	// may have edited: only those the flow requested may reach a session.
+	scopes := info.Scopes()
+	if i := slices.IndexFunc(scopes, func(s string) bool { return !slices.Contains(f.scopes, s) }); i >= 0 {
+		f.log(ctx, slog.LevelInfo, "fief: login failed: the access token has scopes the login did not request (an edited authorization URL)", nil,
+			slog.String("scope", truncate(scopes[i], 64)))
+		f.errorPage(w, r, http.StatusBadRequest, msgRefused)
 		return
 	}
 	maxAge := tokens.ExpiresIn
@@ -529,32 +654,46 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }
 
-// takeFlow returns the flow of state from its cookie, which it deletes,
-// and marks the flow consumed. It returns nil if the cookie is missing or
-// not authentic, or if the flow expired, is of another state or was
-// consumed before.
+// takeFlow returns the flow of state from its cookies, which it deletes,
+// and marks the flow consumed. It returns nil if the flow cookie or the
+// binding cookie is missing, if the flow cookie is not authentic or not
+// bound to the binding cookie, or if the flow expired, is of another state
+// or was consumed before.
 func (f *LoginFlow) takeFlow(w http.ResponseWriter, r *http.Request, state string) *flowState {
 	ctx := r.Context()
-	name := f.flowCookieName(state)
-	cookies := r.CookiesNamed(name)
+	id := flowID(state)
+	name, bindName := f.flowPrefix+id, f.bindPrefix+id
+	cookies, bindings := r.CookiesNamed(name), r.CookiesNamed(bindName)
+	if len(bindings) > 0 {
+		http.SetCookie(w, f.cookie(bindName, "", "/", -1))
+	}
 	if len(cookies) == 0 {
 		f.log(ctx, slog.LevelInfo, "fief: login failed: no cookie for this state (unknown or forged state, expired cookie, or a callback already used)", nil,
 			f.pathMismatch(r)...)
 		return nil
 	}
 	http.SetCookie(w, f.cookie(name, "", f.callbackPath, -1))
+	if len(bindings) == 0 {
+		// The flow cookie came without the binding cookie that its browser
+		// got with it: planted by another site, or the browser lost it.
+		f.log(ctx, slog.LevelInfo, "fief: login failed: no binding cookie for this flow (a flow cookie planted by another site, or a browser that dropped the cookie)", nil)
+		return nil
+	}
 	var flow *flowState
+try:
 	for _, c := range cookies[:min(len(cookies), maxFlowCandidates)] {
-		st, ok := f.open(name, c.Value)
-		if ok && subtle.ConstantTimeCompare([]byte(st.State), []byte(state)) == 1 {
-			flow = st
-			break
+		for _, b := range bindings[:min(len(bindings), maxFlowCandidates)] {
+			// The seal covers the state: it opens for this state only.
+			if st, ok := f.open(id, b.Value, state, c.Value); ok {
+				flow = st
+				break try
+			}
 		}
 	}
 	now := f.now()
 	switch {
 	case flow == nil:
-		f.log(ctx, slog.LevelInfo, "fief: login failed: flow cookie forged or tampered with", nil)
+		f.log(ctx, slog.LevelInfo, "fief: login failed: flow cookie forged, tampered with or bound to another browser", nil)
 		return nil
 	case !now.Before(time.Unix(flow.Expires, 0)):
 		f.log(ctx, slog.LevelInfo, "fief: login failed: flow expired", nil)
@@ -606,15 +745,29 @@ func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err e
 // session cookie, removes the user's entry from the UserInfoCache (when one
 // is configured and the cookie held a valid token) and redirects (303) to
 // Fief's logout page, which ends the Fief session and sends the browser to
-// AfterLogout. It answers GET and POST. Fief does not revoke access tokens:
-// a copy of the token stays valid until it expires.
+// AfterLogout. Fief does not revoke access tokens: a copy of the token
+// stays valid until it expires.
+//
+// It answers POST only (405 with Allow: POST otherwise), so that a link,
+// an image or a redirect on another site cannot log the user out, and
+// refuses (403) a cross-origin POST, such as a form on another site or on
+// a sibling subdomain, with an [http.CrossOriginProtection] that trusts the
+// origin of RedirectURI. Mount it as "POST /logout" and log out with a form
+// on the application's pages:
+//
+//	<form method="post" action="/logout"><button>Log out</button></form>
 func (f *LoginFlow) Logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodPost {
-			methodNotAllowed(w, "GET, POST")
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, http.MethodPost)
 			return
 		}
 		noStore(w)
+		if err := f.crossOrigin.Check(r); err != nil {
+			f.log(r.Context(), slog.LevelInfo, "fief: logout refused: cross-origin request", err)
+			http.Error(w, "Forbidden", http.StatusForbidden)
+			return
+		}
 		if f.cache != nil {
 			if token, err := f.Extractor().Extract(r); err == nil && token != "" {
 				if info, err := f.client.ValidateAccessToken(r.Context(), token); err == nil {
@@ -706,7 +859,6 @@ const (
 	msgInvalidFlow = "This login attempt is invalid, has expired or was already completed. Please log in again."
 	msgRefused     = "The login could not be completed. Please log in again."
 	msgUnavailable = "Login is temporarily unavailable. Please try again in a few minutes."
-	msgInternal    = "Login failed because of an error in the application. Please try again."
 	msgDenied      = "The login was cancelled or access was denied."
 	msgLoginNeeded = "You need to log in to continue. Please log in again."
 	msgFiefRefused = "The authentication server refused this application's login request. Please contact the site's administrators."

@@ -3,6 +3,7 @@ package fief_test
 import (
 	"bytes"
 	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -64,7 +65,8 @@ type lfOptions struct {
 
 // newLFEnv starts Fief and an application using a LoginFlow:
 //
-//	GET  /login, /auth-callback, /logout   the flow's handlers
+//	GET  /login, /auth-callback            the flow's handlers
+//	POST /logout                           (mounted for every method)
 //	GET  /protected                        CurrentUser; answers "email path?query"
 //	POST /protected                        the same
 func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
@@ -181,6 +183,13 @@ func (e *lfEnv) get(t *testing.T, target string) lfResponse {
 // authorization page, which it returns with the flow cookie set.
 func (e *lfEnv) start(t *testing.T, hc *http.Client, path string) (authURL *url.URL, flowCookie *http.Cookie) {
 	t.Helper()
+	authURL, flowCookie, _ = e.startBound(t, hc, path)
+	return authURL, flowCookie
+}
+
+// startBound is start that also returns the flow's binding cookie.
+func (e *lfEnv) startBound(t *testing.T, hc *http.Client, path string) (authURL *url.URL, flowCookie, bindCookie *http.Cookie) {
+	t.Helper()
 	resp := e.do(t, hc, http.MethodGet, e.appURL+path, nil)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("GET %s: status %d, want 303; body %s", path, resp.StatusCode, resp.body)
@@ -190,17 +199,25 @@ func (e *lfEnv) start(t *testing.T, hc *http.Client, path string) (authURL *url.
 		t.Fatalf("GET %s: redirected to %s, want Fief's /authorize", path, authURL)
 	}
 	for _, c := range resp.Cookies() {
-		if strings.Contains(c.Name, "fief_flow_") {
-			if flowCookie != nil {
-				t.Fatalf("GET %s: several flow cookies", path)
+		if c.MaxAge < 0 {
+			continue // the deletion of another flow's cookie
+		}
+		for prefix, found := range map[string]**http.Cookie{"fief_flow_": &flowCookie, "fief_bind_": &bindCookie} {
+			if strings.Contains(c.Name, prefix) {
+				if *found != nil {
+					t.Fatalf("GET %s: several %s cookies", path, prefix)
+				}
+				*found = c
 			}
-			flowCookie = c
 		}
 	}
-	if flowCookie == nil {
-		t.Fatalf("GET %s: no flow cookie in %q", path, resp.Header.Values("Set-Cookie"))
+	if flowCookie == nil || bindCookie == nil {
+		t.Fatalf("GET %s: no flow cookie or no binding cookie in %q", path, resp.Header.Values("Set-Cookie"))
 	}
-	return authURL, flowCookie
+	if _, id, _ := strings.Cut(flowCookie.Name, "fief_flow_"); !strings.HasSuffix(bindCookie.Name, "fief_bind_"+id) {
+		t.Fatalf("GET %s: flow cookie %s with binding cookie %s", path, flowCookie.Name, bindCookie.Name)
+	}
+	return authURL, flowCookie, bindCookie
 }
 
 // authorize logs in on Fief's form and returns Fief's redirect to the
@@ -290,7 +307,7 @@ func TestLoginFlowFullFlow(t *testing.T) {
 	e := newLFEnv(t, lfOptions{serverOpts: []fieftest.Option{fieftest.WithTokenLifetime(90 * time.Minute)}})
 
 	// A visitor without a session is sent to Fief's login page at once.
-	authURL, flowCookie := e.start(t, nil, "/protected?tab=2")
+	authURL, flowCookie, bindCookie := e.startBound(t, nil, "/protected?tab=2")
 	q := authURL.Query()
 	for k, want := range map[string]string{
 		"response_type":         "code",
@@ -313,6 +330,12 @@ func TestLoginFlowFullFlow(t *testing.T) {
 		flowCookie.SameSite != http.SameSiteLaxMode || flowCookie.Path != "/auth-callback" ||
 		flowCookie.MaxAge != int(fief.LoginFlowLifetime/time.Second) {
 		t.Errorf("flow cookie %s, want __Secure-fief_flow_*, HttpOnly, Secure, SameSite=Lax, Path=/auth-callback, Max-Age=600", lfShow(flowCookie))
+	}
+	// The flow is bound to this browser by a cookie no other host can set.
+	if !strings.HasPrefix(bindCookie.Name, "__Host-fief_bind_") || !bindCookie.HttpOnly || !bindCookie.Secure ||
+		bindCookie.SameSite != http.SameSiteLaxMode || bindCookie.Path != "/" || bindCookie.Domain != "" ||
+		bindCookie.MaxAge != int(fief.LoginFlowLifetime/time.Second) || len(bindCookie.Value) < 22 {
+		t.Errorf("binding cookie %s, want __Host-fief_bind_*, HttpOnly, Secure, SameSite=Lax, Path=/, no Domain, Max-Age=600, 128 bits", lfShow(bindCookie))
 	}
 
 	// The user logs in; the callback exchanges the code with the verifier
@@ -340,6 +363,9 @@ func TestLoginFlowFullFlow(t *testing.T) {
 	if c := lfFindCookie(resp, flowCookie.Name); c == nil || c.MaxAge >= 0 || c.Path != "/auth-callback" || !c.Secure {
 		t.Errorf("the flow cookie is not deleted: %v", c)
 	}
+	if c := lfFindCookie(resp, bindCookie.Name); c == nil || c.MaxAge >= 0 || c.Path != "/" || !c.Secure {
+		t.Errorf("the binding cookie is not deleted: %v", c)
+	}
 
 	// Back on the page, which greets the user.
 	resp = e.get(t, e.appURL+"/protected?tab=2")
@@ -349,7 +375,7 @@ func TestLoginFlowFullFlow(t *testing.T) {
 
 	// Logout deletes the session and goes through Fief's logout back to the
 	// application's home page.
-	resp = e.get(t, e.appURL+"/logout")
+	resp = e.do(t, nil, http.MethodPost, e.appURL+"/logout", nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != e.client.LogoutURL(e.appURL+"/") {
 		t.Fatalf("logout: %d to %q, want 303 to %s", resp.StatusCode, resp.Header.Get("Location"), e.client.LogoutURL(e.appURL+"/"))
 	}
@@ -368,9 +394,12 @@ func TestLoginFlowInsecureCookies(t *testing.T) {
 	if !strings.HasPrefix(e.appURL, "http://") {
 		t.Fatal(e.appURL)
 	}
-	authURL, flowCookie := e.start(t, nil, "/protected")
+	authURL, flowCookie, bindCookie := e.startBound(t, nil, "/protected")
 	if !strings.HasPrefix(flowCookie.Name, "fief_flow_") || flowCookie.Secure || !flowCookie.HttpOnly || flowCookie.SameSite != http.SameSiteLaxMode {
 		t.Errorf("flow cookie %s, want fief_flow_*, not Secure, HttpOnly, SameSite=Lax", lfShow(flowCookie))
+	}
+	if !strings.HasPrefix(bindCookie.Name, "fief_bind_") || bindCookie.Secure || !bindCookie.HttpOnly || bindCookie.Path != "/" {
+		t.Errorf("binding cookie %s, want fief_bind_*, not Secure, HttpOnly, Path=/", lfShow(bindCookie))
 	}
 	resp := e.get(t, e.authorize(t, authURL).String())
 	session := lfFindCookie(resp, "fief_app_session")
@@ -383,7 +412,7 @@ func TestLoginFlowInsecureCookies(t *testing.T) {
 	if resp := e.get(t, e.appURL+"/protected"); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.body, lfEmail) {
 		t.Errorf("GET /protected: %d %q", resp.StatusCode, resp.body)
 	}
-	resp = e.get(t, e.appURL+"/logout")
+	resp = e.do(t, nil, http.MethodPost, e.appURL+"/logout", nil)
 	if c := lfFindCookie(resp, "fief_app_session"); c == nil || c.MaxAge >= 0 || c.Secure {
 		t.Errorf("the session cookie is not deleted: %v", c)
 	}
@@ -468,49 +497,81 @@ func TestLoginFlowForgedCookie(t *testing.T) {
 	}
 	noJar := &http.Client{Transport: e.app.Client().Transport, CheckRedirect: e.hc.CheckRedirect}
 
+	// changed returns value with a character changed.
+	changed := func(value string) string {
+		b := []byte(value)
+		b[len(b)/2] ^= 'A' ^ 'B'
+		if b[len(b)/2] == value[len(b)/2] {
+			b[len(b)/2] = 'x'
+		}
+		return string(b)
+	}
+	// The cases change the flow's cookies (a nil cookie is not sent).
 	tests := []struct {
-		name   string
-		cookie func(t *testing.T, callback *url.URL, flow *http.Cookie) *http.Cookie
+		name    string
+		cookies func(t *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie)
 	}{
-		{"value changed", func(_ *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			b := []byte(flow.Value)
-			b[len(b)/2] ^= 'A' ^ 'B'
-			if b[len(b)/2] == flow.Value[len(b)/2] {
-				b[len(b)/2] = 'x'
-			}
-			return &http.Cookie{Name: flow.Name, Value: string(b)}
+		{"value changed", func(_ *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return &http.Cookie{Name: flow.Name, Value: changed(flow.Value)}, bind
 		}},
-		{"value cut", func(_ *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			return &http.Cookie{Name: flow.Name, Value: flow.Value[:len(flow.Value)-4]}
+		{"value cut", func(_ *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return &http.Cookie{Name: flow.Name, Value: flow.Value[:len(flow.Value)-4]}, bind
 		}},
-		{"not base64", func(_ *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			return &http.Cookie{Name: flow.Name, Value: "!!!!"}
+		{"not base64", func(_ *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return &http.Cookie{Name: flow.Name, Value: "!!!!"}, bind
 		}},
-		{"sealed by another key", func(t *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			// The other flow's cookie, for a state the attacker chose, moved
-			// under this flow's name: the key (and the name) differ.
+		{"sealed by another key", func(t *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			// The other flow's cookies, for a state the attacker chose, moved
+			// under this flow's names: the key (and the names) differ.
 			w := httptest.NewRecorder()
 			other.Login().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/login", nil))
-			c := w.Result().Cookies()[0]
-			return &http.Cookie{Name: flow.Name, Value: c.Value}
+			var otherFlow, otherBind string
+			for _, c := range w.Result().Cookies() {
+				if strings.Contains(c.Name, "fief_flow_") {
+					otherFlow = c.Value
+				} else if strings.Contains(c.Name, "fief_bind_") {
+					otherBind = c.Value
+				}
+			}
+			return &http.Cookie{Name: flow.Name, Value: otherFlow}, &http.Cookie{Name: bind.Name, Value: otherBind}
 		}},
-		{"another flow's cookie under this name", func(t *testing.T, _ *url.URL, flow *http.Cookie) *http.Cookie {
-			_, c := e.start(t, noJar, "/protected")
-			return &http.Cookie{Name: flow.Name, Value: c.Value}
+		{"another flow's cookies under these names", func(t *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			_, c, b := e.startBound(t, noJar, "/protected")
+			return &http.Cookie{Name: flow.Name, Value: c.Value}, &http.Cookie{Name: bind.Name, Value: b.Value}
+		}},
+		{"no binding cookie", func(_ *testing.T, flow, _ *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return flow, nil
+		}},
+		{"binding cookie changed", func(_ *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			return flow, &http.Cookie{Name: bind.Name, Value: changed(bind.Value)}
+		}},
+		{"another browser's binding cookie", func(t *testing.T, flow, bind *http.Cookie) (*http.Cookie, *http.Cookie) {
+			_, _, b := e.startBound(t, noJar, "/protected")
+			return flow, &http.Cookie{Name: bind.Name, Value: b.Value}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			authURL, flow := e.start(t, noJar, "/protected")
+			authURL, flow, bind := e.startBound(t, noJar, "/protected")
 			callback := e.authorize(t, authURL)
 			before := e.srv.Requests(fieftest.EndpointToken)
-			resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, tt.cookie(t, callback, flow))
+			var cookies []*http.Cookie
+			if f, b := tt.cookies(t, flow, bind); b != nil {
+				cookies = append(cookies, f, b)
+			} else {
+				cookies = append(cookies, f)
+			}
+			resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, cookies...)
 			e.checkErrorPage(t, resp, http.StatusBadRequest, lfMsgInvalidFlow)
 			if n := e.srv.Requests(fieftest.EndpointToken) - before; n != 0 {
 				t.Errorf("%d token requests, want none", n)
 			}
 			if c := lfFindCookie(resp, flow.Name); c == nil || c.MaxAge >= 0 {
 				t.Errorf("the bad flow cookie is not deleted")
+			}
+			// The genuine cookies still work.
+			if resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, flow, bind); resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("the genuine cookies after the forgery: %d; body %s", resp.StatusCode, resp.body)
 			}
 		})
 	}
@@ -522,10 +583,11 @@ func TestLoginFlowForgedCookie(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		authURL, flow := e.start(t, noJar, "/login?return_to=/somewhere")
+		authURL, flow, bind := e.startBound(t, noJar, "/login?return_to=/somewhere")
 		callback := e.authorize(t, authURL)
 		r := httptest.NewRequest(http.MethodGet, callback.String(), nil)
 		r.AddCookie(&http.Cookie{Name: flow.Name, Value: flow.Value})
+		r.AddCookie(&http.Cookie{Name: bind.Name, Value: bind.Value})
 		w := httptest.NewRecorder()
 		twin.Callback().ServeHTTP(w, r)
 		if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/somewhere" {
@@ -534,9 +596,68 @@ func TestLoginFlowForgedCookie(t *testing.T) {
 	})
 }
 
+// TestLoginFlowPlantedFlowCookie plays a login CSRF: a sibling subdomain
+// (or script on one) can set a __Secure- cookie with Domain=<parent
+// domain>, so an attacker can plant the authentic flow cookie of his own
+// login in the victim's browser and send her to his callback URL, which
+// would log her in as him. A flow opens only in the browser that started
+// it, which holds its __Host- binding cookie: a cookie no sibling can set.
+func TestLoginFlowPlantedFlowCookie(t *testing.T) {
+	e := newLFEnv(t, lfOptions{})
+	const attackerEmail, attackerPassword = "mallory@evil.example", "mallorytruc"
+	e.srv.AddUser(fieftest.User{Email: attackerEmail, Password: attackerPassword, EmailVerified: true})
+
+	// The victim is logged in, and has a login of her own in progress in
+	// another tab.
+	victim := e.newBrowser(t)
+	authURL, _ := e.start(t, victim, "/protected")
+	if resp := e.do(t, victim, http.MethodGet, e.authorize(t, authURL).String(), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the victim's login: %d; body %s", resp.StatusCode, resp.body)
+	}
+	pending, _ := e.start(t, victim, "/login?return_to=/pending")
+
+	// The attacker starts a login in his own browser and logs in at Fief as
+	// himself, but does not follow Fief's redirect to the callback.
+	attacker := e.newBrowser(t)
+	attackerAuth, attackerFlow := e.start(t, attacker, "/login?return_to=/protected")
+	attackerCallback, err := e.srv.Authorize(attackerAuth.String(), attackerEmail, attackerPassword)
+	if err != nil || attackerCallback.Query().Get("code") == "" {
+		t.Fatalf("the attacker's login at Fief: %v %v", attackerCallback, err)
+	}
+
+	// He plants his flow cookie in the victim's browser (a Domain= cookie
+	// is sent like this one, beside her own cookies) and sends her to his
+	// callback URL.
+	tokenCalls := e.srv.Requests(fieftest.EndpointToken)
+	resp := e.do(t, victim, http.MethodGet, attackerCallback.String(), nil, attackerFlow)
+	e.checkErrorPage(t, resp, http.StatusBadRequest, lfMsgInvalidFlow) // and no Set-Cookie for the session
+	if n := e.srv.Requests(fieftest.EndpointToken) - tokenCalls; n != 0 {
+		t.Errorf("%d token requests for the planted flow, want none", n)
+	}
+	if !strings.Contains(e.logs.String(), "no binding cookie for this flow") {
+		t.Errorf("no log of the refusal: %s", e.logs)
+	}
+	if resp := e.do(t, victim, http.MethodGet, e.appURL+"/protected", nil); resp.StatusCode != http.StatusOK || resp.body != lfEmail+" /protected" {
+		t.Errorf("the victim's GET /protected after the attack: %d %q, want 200 %q", resp.StatusCode, resp.body, lfEmail+" /protected")
+	}
+	// Her own login in progress still completes.
+	if resp := e.do(t, victim, http.MethodGet, e.authorize(t, pending).String(), nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/pending" {
+		t.Errorf("the victim's own pending login: %d to %q; body %s", resp.StatusCode, resp.Header.Get("Location"), resp.body)
+	}
+
+	// The planted flow was genuine: in the attacker's own browser it
+	// completes.
+	if resp := e.do(t, attacker, http.MethodGet, attackerCallback.String(), nil); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("the attacker's callback in his own browser: %d; body %s", resp.StatusCode, resp.body)
+	}
+	if resp := e.do(t, attacker, http.MethodGet, e.appURL+"/protected", nil); !strings.HasPrefix(resp.body, attackerEmail) {
+		t.Errorf("the attacker's GET /protected: %d %q", resp.StatusCode, resp.body)
+	}
+}
+
 func TestLoginFlowReplay(t *testing.T) {
 	e := newLFEnv(t, lfOptions{})
-	authURL, flow := e.start(t, nil, "/protected")
+	authURL, flow, bind := e.startBound(t, nil, "/protected")
 	callback := e.authorize(t, authURL)
 	if resp := e.get(t, callback.String()); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("first callback: %d; body %s", resp.StatusCode, resp.body)
@@ -545,10 +666,10 @@ func TestLoginFlowReplay(t *testing.T) {
 
 	// The browser deleted the flow cookie: a reload fails.
 	e.checkErrorPage(t, e.get(t, callback.String()), http.StatusBadRequest, lfMsgInvalidFlow)
-	// An attacker who kept the cookie and the URL fails too, before any
+	// An attacker who kept the cookies and the URL fails too, before any
 	// request to Fief.
 	noJar := &http.Client{Transport: e.app.Client().Transport, CheckRedirect: e.hc.CheckRedirect}
-	e.checkErrorPage(t, e.do(t, noJar, http.MethodGet, callback.String(), nil, flow), http.StatusBadRequest, lfMsgInvalidFlow)
+	e.checkErrorPage(t, e.do(t, noJar, http.MethodGet, callback.String(), nil, flow, bind), http.StatusBadRequest, lfMsgInvalidFlow)
 	if n := e.srv.Requests(fieftest.EndpointToken) - tokenCalls; n != 0 {
 		t.Errorf("%d token requests for replays, want none", n)
 	}
@@ -557,7 +678,7 @@ func TestLoginFlowReplay(t *testing.T) {
 	}
 
 	// Concurrent replays of a fresh callback: exactly one wins.
-	authURL, flow = e.start(t, noJar, "/protected")
+	authURL, flow, bind = e.startBound(t, noJar, "/protected")
 	callback = e.authorize(t, authURL)
 	var (
 		mu       sync.Mutex
@@ -566,7 +687,7 @@ func TestLoginFlowReplay(t *testing.T) {
 	)
 	for range 8 {
 		wg.Go(func() {
-			resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, flow)
+			resp := e.do(t, noJar, http.MethodGet, callback.String(), nil, flow, bind)
 			mu.Lock()
 			statuses[resp.StatusCode]++
 			mu.Unlock()
@@ -575,6 +696,67 @@ func TestLoginFlowReplay(t *testing.T) {
 	wg.Wait()
 	if statuses[http.StatusSeeOther] != 1 || statuses[http.StatusBadRequest] != 7 {
 		t.Errorf("statuses of 8 concurrent callbacks: %v, want one 303 and seven 400", statuses)
+	}
+}
+
+// TestLoginFlowPendingLoginsCapped starts more logins in one browser than
+// the flow keeps, as a browser restoring many tabs does: each login in
+// progress adds cookies for LoginFlowLifetime, and without a cap they push
+// the callback's Cookie header over the 8 KiB many servers and proxies
+// accept (431 Request Header Fields Too Large). The oldest logins are
+// dropped, the newest complete.
+func TestLoginFlowPendingLoginsCapped(t *testing.T) {
+	const (
+		maxPending = 4 // the cap the LoginFlow doc states
+		started    = maxPending + 3
+	)
+	e := newLFEnv(t, lfOptions{})
+	callbackURL := lfParse(t, e.appURL+"/auth-callback")
+	for _, tt := range []struct {
+		name      string
+		returnTo  func(i int) string
+		maxHeader int // bytes of the callback's Cookie header
+	}{
+		{"typical return paths", func(i int) string { return fmt.Sprintf("/castles/brest/towers?page=%d&sort=name", i) }, 1024},
+		{"longest return paths", func(i int) string { return fmt.Sprintf("/%03d/", i) + strings.Repeat("x", 507) }, 4096},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hc := e.newBrowser(t)
+			authURLs := make([]*url.URL, started)
+			var flowBytes int
+			for i := range authURLs {
+				var flow, bind *http.Cookie
+				authURLs[i], flow, bind = e.startBound(t, hc, "/login?return_to="+url.QueryEscape(tt.returnTo(i)))
+				flowBytes = len(flow.Name) + 1 + len(flow.Value) + len(bind.Name) + 1 + len(bind.Value)
+			}
+			var flows, pairs []string
+			for _, c := range hc.Jar.Cookies(callbackURL) {
+				if strings.Contains(c.Name, "fief_flow_") {
+					flows = append(flows, c.Name)
+				}
+				pairs = append(pairs, c.Name+"="+c.Value)
+			}
+			header := strings.Join(pairs, "; ")
+			t.Logf("one login's cookies: %d bytes; the callback's Cookie header with %d logins started: %d cookies, %d bytes", flowBytes, started, len(pairs), len(header))
+			if len(flows) > maxPending {
+				t.Errorf("%d flow cookies for the callback after %d logins, want at most %d", len(flows), started, maxPending)
+			}
+			if len(header) >= tt.maxHeader {
+				t.Errorf("the callback's Cookie header has %d bytes, want less than %d", len(header), tt.maxHeader)
+			}
+
+			// The newest logins complete, each to its page; the oldest fail.
+			for i := started - 1; i >= 0; i-- {
+				resp := e.do(t, hc, http.MethodGet, e.authorize(t, authURLs[i]).String(), nil)
+				if i >= started-maxPending {
+					if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tt.returnTo(i) {
+						t.Errorf("login %d of %d: %d to %q, want 303 to its page; body %s", i+1, started, resp.StatusCode, resp.Header.Get("Location"), resp.body)
+					}
+					continue
+				}
+				e.checkErrorPage(t, resp, http.StatusBadRequest, lfMsgInvalidFlow)
+			}
+		})
 	}
 }
 
@@ -640,6 +822,8 @@ func TestLoginFlowReturnTo(t *testing.T) {
 		{"/café", "/home"},
 		{"/%zz", "/home"},
 		{"/" + strings.Repeat("x", 2000), "/home"},
+		{"/" + strings.Repeat("y", 511), "/" + strings.Repeat("y", 511)}, // 512 bytes, the longest kept
+		{"/" + strings.Repeat("z", 512), "/home"},
 		{"/%E2%80%AE", "/%E2%80%AE"},
 		{"/a/../b", "/b"}, // cleaned by http.Redirect, still on site
 	}
@@ -813,11 +997,51 @@ func TestLoginFlowCallbackRefusals(t *testing.T) {
 func first[A, B any](a A, _ B) A { return a }
 
 func TestLoginFlowTokenRefusedByMiddleware(t *testing.T) {
-	// The middleware would refuse the new token (audience): the callback
-	// fails instead of sending the user round in circles.
-	e := newLFEnv(t, lfOptions{clientOpts: []fief.Option{fief.WithAudiences("another-client")}})
+	// The middleware would refuse the new token (issued to another client):
+	// the callback fails instead of sending the user round in circles.
+	e := newLFEnv(t, lfOptions{})
+	body, _ := json.Marshal(map[string]any{
+		"access_token": e.srv.AccessToken(e.user.ID, fieftest.Audience("another-client")),
+		"id_token":     e.srv.IDToken(e.user.ID),
+		"token_type":   "bearer",
+		"expires_in":   3600,
+	})
+	e.srv.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: http.StatusOK, Body: string(body), Times: 1})
 	resp := e.login(t, "/protected")
 	e.checkErrorPage(t, resp, http.StatusBadGateway, lfMsgRefused)
+}
+
+// TestLoginFlowScopesNotRequested edits the authorization URL: Fief grants
+// the scopes it names, so a user could give his session scopes the
+// application never asked for, which RequireScopes would then accept.
+func TestLoginFlowScopesNotRequested(t *testing.T) {
+	e := newLFEnv(t, lfOptions{config: func(c *fief.LoginFlowConfig) { c.Scopes = []string{"openid", "castles"} }})
+	for _, scope := range []string{"openid castles admin", "admin castles openid", "openid offline_access"} {
+		t.Run(scope, func(t *testing.T) {
+			hc := e.newBrowser(t)
+			authURL, _ := e.start(t, hc, "/protected")
+			callback := e.authorize(t, lfParse(t, lfWithQuery(authURL, "scope", scope)))
+			e.checkErrorPage(t, e.do(t, hc, http.MethodGet, callback.String(), nil), http.StatusBadRequest, lfMsgRefused)
+			if resp := e.do(t, hc, http.MethodGet, e.appURL+"/protected", nil); resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("GET /protected after the refused login: %d %q, want 303 to Fief", resp.StatusCode, resp.body)
+			}
+		})
+	}
+	if !strings.Contains(e.logs.String(), "scopes the login did not request") {
+		t.Errorf("no log of the refusal: %s", e.logs)
+	}
+	// Fewer scopes than requested are fine: the application checks the
+	// scopes it needs with RequireScopes.
+	for _, scope := range []string{"castles openid", "openid"} {
+		t.Run(scope, func(t *testing.T) {
+			hc := e.newBrowser(t)
+			authURL, _ := e.start(t, hc, "/protected")
+			callback := e.authorize(t, lfParse(t, lfWithQuery(authURL, "scope", scope)))
+			if resp := e.do(t, hc, http.MethodGet, callback.String(), nil); resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("callback: %d; body %s", resp.StatusCode, resp.body)
+			}
+		})
+	}
 }
 
 func TestLoginFlowTokenTooLargeForACookie(t *testing.T) {
@@ -862,7 +1086,7 @@ func TestLoginFlowCache(t *testing.T) {
 		t.Errorf("%d userinfo calls, want 0: the ID token's claims serve", n)
 	}
 
-	resp := e.get(t, e.appURL+"/logout")
+	resp := e.do(t, nil, http.MethodPost, e.appURL+"/logout", nil)
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), e.srv.URL+"/logout?") {
 		t.Fatalf("logout: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -883,6 +1107,81 @@ func TestLoginFlowCache(t *testing.T) {
 	if resp := e.do(t, nil, http.MethodPut, e.appURL+"/logout", nil); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("PUT /logout: %d", resp.StatusCode)
 	}
+}
+
+// TestLoginFlowLogoutCrossSite checks that another site cannot log the
+// user out (of the application and of Fief): logout answers POST only,
+// and refuses a cross-origin one.
+func TestLoginFlowLogoutCrossSite(t *testing.T) {
+	e := newLFEnv(t, lfOptions{})
+	// loggedIn returns a new browser with a session.
+	loggedIn := func(t *testing.T) *http.Client {
+		t.Helper()
+		hc := e.newBrowser(t)
+		authURL, _ := e.start(t, hc, "/protected")
+		if resp := e.do(t, hc, http.MethodGet, e.authorize(t, authURL).String(), nil); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d; body %s", resp.StatusCode, resp.body)
+		}
+		return hc
+	}
+	for _, tt := range []struct {
+		name   string
+		method string
+		header http.Header
+		status int
+	}{
+		// A link, an image or a navigation from anywhere.
+		{"GET", http.MethodGet, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"navigate"}}, http.StatusMethodNotAllowed},
+		{"GET same-origin", http.MethodGet, http.Header{"Sec-Fetch-Site": {"same-origin"}}, http.StatusMethodNotAllowed},
+		{"HEAD", http.MethodHead, nil, http.StatusMethodNotAllowed},
+		// A form on another site, or on a sibling subdomain.
+		{"POST cross-site", http.MethodPost, http.Header{"Sec-Fetch-Site": {"cross-site"}, "Origin": {"https://evil.example"}}, http.StatusForbidden},
+		{"POST cross-site without Origin", http.MethodPost, http.Header{"Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
+		{"POST same-site", http.MethodPost, http.Header{"Sec-Fetch-Site": {"same-site"}, "Origin": {"https://www.example.com"}}, http.StatusForbidden},
+		{"POST from another origin, old browser", http.MethodPost, http.Header{"Origin": {"https://evil.example"}}, http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hc := loggedIn(t)
+			resp := e.do(t, hc, tt.method, e.appURL+"/logout", tt.header)
+			if resp.StatusCode != tt.status {
+				t.Errorf("%s /logout: %d, want %d", tt.method, resp.StatusCode, tt.status)
+			}
+			if tt.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != http.MethodPost {
+				t.Errorf("Allow %q, want POST", resp.Header.Get("Allow"))
+			}
+			for _, c := range resp.Cookies() {
+				if strings.Contains(c.Name, "fief_app_session") {
+					t.Errorf("the session cookie is touched: %s", lfShow(c))
+				}
+			}
+			if resp := e.do(t, hc, http.MethodGet, e.appURL+"/protected", nil); resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.body, lfEmail) {
+				t.Errorf("GET /protected after the refused logout: %d, want 200", resp.StatusCode)
+			}
+		})
+	}
+
+	// An old browser without Sec-Fetch-Site sends the application's origin
+	// behind a proxy that changed the Host header: RedirectURI's origin is
+	// trusted.
+	r := httptest.NewRequest(http.MethodPost, "/logout", nil)
+	r.Host = "app.internal:8080"
+	r.Header.Set("Origin", e.appURL)
+	w := httptest.NewRecorder()
+	e.flow.Logout().ServeHTTP(w, r)
+	if w.Code != http.StatusSeeOther {
+		t.Errorf("POST /logout from the application's origin through a proxy: %d, want 303", w.Code)
+	}
+
+	// The page's own form logs out.
+	hc := loggedIn(t)
+	resp := e.do(t, hc, http.MethodPost, e.appURL+"/logout", http.Header{"Sec-Fetch-Site": {"same-origin"}, "Origin": {e.appURL}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != e.client.LogoutURL(e.appURL+"/") {
+		t.Fatalf("same-origin POST /logout: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if c := lfFindCookie(resp, "__Host-fief_app_session"); c == nil || c.MaxAge >= 0 {
+		t.Errorf("the session cookie is not deleted: %v", c)
+	}
+	e.start(t, hc, "/protected") // logged out: sent to Fief again
 }
 
 func TestLoginFlowOptions(t *testing.T) {
@@ -907,7 +1206,7 @@ func TestLoginFlowOptions(t *testing.T) {
 	if resp := e.get(t, e.appURL+"/protected"); resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /protected: %d", resp.StatusCode)
 	}
-	if resp := e.get(t, e.appURL+"/logout"); resp.Header.Get("Location") != e.client.LogoutURL("https://www.example.com/bye") {
+	if resp := e.do(t, nil, http.MethodPost, e.appURL+"/logout", nil); resp.Header.Get("Location") != e.client.LogoutURL("https://www.example.com/bye") {
 		t.Errorf("logout to %q", resp.Header.Get("Location"))
 	}
 	e.get(t, e.appURL+"/auth-callback")
@@ -958,6 +1257,23 @@ func TestNewLoginFlowConfig(t *testing.T) {
 	}
 	if _, err := fief.NewLoginFlow(nil, fief.LoginFlowConfig{RedirectURI: cb}); err == nil {
 		t.Error("NewLoginFlow(nil): no error")
+	}
+	// A client that refuses its own tokens would refuse every session.
+	for _, tc := range []struct {
+		opt fief.Option
+		ok  bool
+	}{
+		{fief.WithAudiences("other"), false},
+		{fief.WithAudiences("other", "id"), true},
+		{fief.SkipAudienceCheck(), true},
+	} {
+		c, err := fief.New("https://fief.example.com", "id", "secret", tc.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fief.NewLoginFlow(c, fief.LoginFlowConfig{RedirectURI: cb}); (err == nil) != tc.ok {
+			t.Errorf("audiences: NewLoginFlow = %v, want ok=%v", err, tc.ok)
+		}
 	}
 }
 

@@ -75,8 +75,8 @@ type app struct {
 
 // callback is a request to the callback, as the browser sent it.
 type callback struct {
-	url        string
-	flowCookie *http.Cookie
+	url                    string
+	flowCookie, bindCookie *http.Cookie
 }
 
 var pages = template.Must(template.New("").Parse(`
@@ -137,6 +137,9 @@ func (a *app) recordCallback(h http.Handler) http.Handler {
 		for _, c := range r.Cookies() {
 			if strings.Contains(c.Name, "fief_flow_") {
 				cb.flowCookie = c
+			}
+			if strings.Contains(c.Name, "fief_bind_") {
+				cb.bindCookie = c
 			}
 		}
 		a.mu.Lock()
@@ -303,7 +306,8 @@ func TestBrowserLogin(t *testing.T) {
 		t.Errorf("%d userinfo calls, want 0: the login filled the cache", n)
 	}
 
-	// The browser keeps the session as the flow set it, and no flow cookie.
+	// The browser keeps the session as the flow set it, and no cookie of
+	// the flow.
 	jar := step(t, tab, "cookies", cookies(a.url+"/auth-callback"))
 	session := findCookie(jar, sessionCookie)
 	if session == nil {
@@ -314,7 +318,7 @@ func TestBrowserLogin(t *testing.T) {
 			session.HTTPOnly, session.Secure, session.SameSite, session.Path, session.Session)
 	}
 	for _, c := range jar {
-		if strings.Contains(c.Name, "fief_flow_") {
+		if strings.Contains(c.Name, "fief_flow_") || strings.Contains(c.Name, "fief_bind_") {
 			t.Errorf("flow cookie %s left in the browser", c.Name)
 		}
 	}
@@ -324,23 +328,31 @@ func TestBrowserLogin(t *testing.T) {
 	}
 
 	// Replaying the callback fails: the browser has no flow cookie any more,
-	// and even with the cookie put back, the flow was consumed.
+	// and even with the flow's cookies put back, the flow was consumed.
 	cb := a.lastCallback(t)
-	if cb.flowCookie == nil || !strings.Contains(cb.url, "code=") {
+	if cb.flowCookie == nil || cb.bindCookie == nil || !strings.Contains(cb.url, "code=") {
 		t.Fatalf("recorded callback %+v", cb)
 	}
 	resp = step(t, tab, "replaying the callback", chromedp.NavigateResponse(cb.url))
 	checkErrorPage(t, tab, resp, "invalid, has expired or was already completed")
 	secure, httpOnly := true, true
-	step(t, tab, "putting the flow cookie back", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{
-			Name: cb.flowCookie.Name, Value: cb.flowCookie.Value, URL: a.url + "/auth-callback",
-			Path: "/auth-callback", Secure: &secure, HTTPOnly: &httpOnly, SameSite: network.CookieSameSiteLax,
-		})
-		return err
+	step(t, tab, "putting the flow's cookies back", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		for _, c := range []struct {
+			cookie *http.Cookie
+			path   string
+		}{{cb.flowCookie, "/auth-callback"}, {cb.bindCookie, "/"}} {
+			_, err := cdp.Call(ctx, tg, network.SetCookie, network.SetCookieParams{
+				Name: c.cookie.Name, Value: c.cookie.Value, URL: a.url + c.path,
+				Path: c.path, Secure: &secure, HTTPOnly: &httpOnly, SameSite: network.CookieSameSiteLax,
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	}))
 	tokenCalls := a.fief.Requests(fieftest.EndpointToken)
-	resp = step(t, tab, "replaying the callback with its cookie", chromedp.NavigateResponse(cb.url))
+	resp = step(t, tab, "replaying the callback with its cookies", chromedp.NavigateResponse(cb.url))
 	checkErrorPage(t, tab, resp, "invalid, has expired or was already completed")
 	if n := a.fief.Requests(fieftest.EndpointToken) - tokenCalls; n != 0 {
 		t.Errorf("the replay reached Fief's token endpoint %d times", n)

@@ -16,15 +16,18 @@ import (
 )
 
 // The cookies of fief.LoginFlow over plain HTTP (InsecureCookies): over
-// HTTPS they are Secure, named __Host-fief_app_session and
-// __Secure-fief_flow_<...>.
+// HTTPS they are Secure, named __Host-fief_app_session,
+// __Secure-fief_flow_<...> and __Host-fief_bind_<...>.
 const (
 	// sessionCookie holds the access token after login.
 	sessionCookie = "fief_app_session"
 	// flowCookiePrefix starts the name of the cookie of a login in
-	// progress, which holds its state, PKCE verifier and return-to path,
-	// sealed, for /auth-callback only.
+	// progress, which holds its return-to path, sealed for its state and
+	// its browser, for /auth-callback only.
 	flowCookiePrefix = "fief_flow_"
+	// bindCookiePrefix starts the name of the cookie that binds a login
+	// in progress to the browser that started it.
+	bindCookiePrefix = "fief_bind_"
 )
 
 // walkthrough plays a user's visit to the demo app at appURL, logging in on
@@ -63,10 +66,13 @@ func walkthrough(ctx context.Context, out io.Writer, appURL string, f *devfief.F
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loginURL, f.BaseURL+"/authorize?") {
 		return w.fail("got %s to %q, want 303 to Fief's login page", resp.Status, loginURL)
 	}
-	var flow *http.Cookie
+	var flow, bind *http.Cookie
 	for _, c := range resp.Cookies() {
-		if strings.HasPrefix(c.Name, flowCookiePrefix) && c.Value != "" {
+		switch {
+		case strings.HasPrefix(c.Name, flowCookiePrefix) && c.Value != "":
 			flow = c
+		case strings.HasPrefix(c.Name, bindCookiePrefix) && c.Value != "":
+			bind = c
 		}
 	}
 	if flow == nil || !flow.HttpOnly || flow.SameSite != http.SameSiteLaxMode || flow.Path != "/auth-callback" ||
@@ -74,10 +80,15 @@ func walkthrough(ctx context.Context, out io.Writer, appURL string, f *devfief.F
 		return w.fail("no HttpOnly, SameSite=Lax %s* cookie for /auth-callback with Max-Age=%d in %q",
 			flowCookiePrefix, int(fief.LoginFlowLifetime/time.Second), resp.Header.Values("Set-Cookie"))
 	}
+	if bind == nil || !bind.HttpOnly || bind.Path != "/" {
+		return w.fail("no HttpOnly %s* cookie for / in %q", bindCookiePrefix, resp.Header.Values("Set-Cookie"))
+	}
 	w.result("%s to Fief's login page (LoginFlow.RedirectToLogin, the middleware's unauthorized handler):", resp.Status)
 	w.result("  %s", elide(loginURL))
-	w.result("The login's state, PKCE verifier and return-to path /protected, sealed, in cookie")
+	w.result("The login's return-to path /protected, sealed for its state and this browser, in cookie")
 	w.result("  %s (Path=%s; HttpOnly; SameSite=Lax; Max-Age=%d)", flow.Name, flow.Path, flow.MaxAge)
+	w.result("bound to this browser by cookie")
+	w.result("  %s (Path=%s; HttpOnly; SameSite=Lax; Max-Age=%d)", bind.Name, bind.Path, bind.MaxAge)
 
 	w.step(fmt.Sprintf("Log in on Fief's login form as %s / %s", devfief.DemoEmail, devfief.DemoPassword))
 	callback, err := f.Server.Authorize(loginURL, devfief.DemoEmail, devfief.DemoPassword)

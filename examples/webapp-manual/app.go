@@ -46,7 +46,10 @@ func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
 	// Without a user-info cache, CurrentUser asks Fief's userinfo endpoint
 	// on every request: see examples/webapp-cache.
 	mux.Handle("GET /protected", auth.CurrentUser()(http.HandlerFunc(a.protected)))
-	mux.HandleFunc("GET /logout", a.logout)
+	// Logging out changes state: a POST from the application's own pages
+	// only, so that another site cannot log the user out with a link or a
+	// form.
+	mux.Handle("POST /logout", http.NewCrossOriginProtection().Handler(http.HandlerFunc(a.logout)))
 	return mux, nil
 }
 
@@ -132,7 +135,8 @@ var pages = template.Must(template.New("").Parse(`
 {{end}}
 {{define "protected"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Protected page</title></head>
-<body><h1>Hello {{.}}</h1><p>You are authenticated.</p><p><a href="/logout">Log out</a></p></body></html>
+<body><h1>Hello {{.}}</h1><p>You are authenticated.</p>
+<form method="post" action="/logout"><button type="submit">Log out</button></form></body></html>
 {{end}}`))
 
 func (a *app) home(w http.ResponseWriter, r *http.Request) { a.render(w, r, "home", nil) }

@@ -13,7 +13,7 @@
 //	GET /               a public page
 //	GET /protected      the user's email address, for logged-in users only
 //	GET /auth-callback  where Fief sends the browser back after login
-//	GET /logout         forgets the token and ends the Fief session
+//	POST /logout        forgets the token and ends the Fief session
 //
 //	go -C examples run ./webapp-manual [-addr 127.0.0.1:8000]
 //

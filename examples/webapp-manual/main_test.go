@@ -54,9 +54,18 @@ func TestLoginFlow(t *testing.T) {
 		t.Errorf("%d userinfo calls, want 1 (no cache in this example)", n)
 	}
 
-	// Logout deletes the cookie and sends the browser to Fief's logout,
-	// which comes back to the home page.
-	resp, _ = get(t, appURL+"/logout", session)
+	// Another site cannot log the user out: not with a link, not with a
+	// form.
+	if resp, _ := get(t, appURL+"/logout", session); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET /logout: %d, want 405", resp.StatusCode)
+	}
+	if resp, _ := post(t, appURL+"/logout", http.Header{"Sec-Fetch-Site": {"cross-site"}}, session); resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+		t.Errorf("cross-site POST /logout: %d, cookies %q; want 403 and none", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+
+	// Logout, the page's form, deletes the cookie and sends the browser to
+	// Fief's logout, which comes back to the home page.
+	resp, _ = post(t, appURL+"/logout", http.Header{"Sec-Fetch-Site": {"same-origin"}}, session)
 	exampletest.CheckLoggedOut(t, f, appURL, resp, sessionCookie)
 }
 
@@ -166,7 +175,7 @@ func TestCookiesSecureOverHTTPS(t *testing.T) {
 	if c := exampletest.FindCookie(t, resp, loginCookie); !c.Secure {
 		t.Errorf("%s is not Secure over HTTPS", exampletest.Show(c))
 	}
-	resp, _ = exampletest.Send(t, client, exampletest.NewRequest(t, http.MethodGet, app.URL+"/logout"))
+	resp, _ = exampletest.Send(t, client, exampletest.NewRequest(t, http.MethodPost, app.URL+"/logout"))
 	if c := exampletest.FindCookie(t, resp, sessionCookie); !c.Secure {
 		t.Errorf("%s is not Secure over HTTPS", exampletest.Show(c))
 	}
@@ -188,7 +197,22 @@ func testApp(client *fief.Client, _ string) (http.Handler, error) {
 // body.
 func get(t *testing.T, target string, cookies ...*http.Cookie) (*http.Response, string) {
 	t.Helper()
-	req := exampletest.NewRequest(t, http.MethodGet, target)
+	return send(t, http.MethodGet, target, nil, cookies...)
+}
+
+// post sends a POST request with header and cookies, without following
+// redirects.
+func post(t *testing.T, target string, header http.Header, cookies ...*http.Cookie) (*http.Response, string) {
+	t.Helper()
+	return send(t, http.MethodPost, target, header, cookies...)
+}
+
+func send(t *testing.T, method, target string, header http.Header, cookies ...*http.Cookie) (*http.Response, string) {
+	t.Helper()
+	req := exampletest.NewRequest(t, method, target)
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	for _, c := range cookies {
 		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
 	}
