@@ -134,7 +134,7 @@ func TestAdversarialTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	a, err := fief.NewAuth(c, fief.WithUserInfoCache(fief.NewMemoryCache(100, time.Minute)))
+	a, err := fief.NewAuthenticator(c, fief.WithUserInfoCache(memCache(t, 100, time.Minute)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func (c *countingHandler) ServeHTTP(http.ResponseWriter, *http.Request) { c.serv
 func BenchmarkAuthenticated(b *testing.B) {
 	s, tok := benchFixture(b)
 	middleware := func(c *fief.Client) func(http.Handler) http.Handler {
-		auth, err := fief.NewAuth(c)
+		auth, err := fief.NewAuthenticator(c)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/fieftest"
+	"golang.org/x/oauth2"
 )
 
 const redirectURI = "https://www.bretagne.duchy/callback"
@@ -161,21 +162,36 @@ func TestLogoutURL(t *testing.T) {
 	}
 }
 
-func TestCodeChallenge(t *testing.T) {
+func TestCodeVerifier(t *testing.T) {
 	v := fief.GenerateCodeVerifier()
 	if len(v) < 43 || v == fief.GenerateCodeVerifier() {
 		t.Fatalf("verifier %q", v)
 	}
-	// RFC 7636 appendix B.
-	got, err := fief.CodeChallenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk", "S256")
-	if err != nil || got != "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" {
-		t.Fatalf("S256 = %q, %v", got, err)
+	s := fieftest.NewTB(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	// RFC 7636 appendix B: the S256 challenge of the verifier.
+	got, err := c.AuthURL(ctx, redirectURI, fief.AuthURLOptions{CodeVerifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got, _ := fief.CodeChallenge(v, "plain"); got != v {
-		t.Fatal("plain")
+	if !strings.HasSuffix(got, "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256") {
+		t.Fatalf("AuthURL = %s", got)
 	}
-	if _, err := fief.CodeChallenge(v, "S512"); err == nil {
-		t.Fatal("unknown method accepted")
+	if _, err := c.AuthURL(ctx, redirectURI, fief.AuthURLOptions{CodeVerifier: v, CodeChallenge: "x", CodeChallengeMethod: "plain"}); err == nil {
+		t.Fatal("CodeVerifier with CodeChallenge accepted")
+	}
+	// The verifier goes to AuthCallback: Fief checks it against the
+	// challenge.
+	u := addUser(s)
+	authURL, _ := c.AuthURL(ctx, redirectURI, fief.AuthURLOptions{Scopes: []string{"openid"}, CodeVerifier: v})
+	code, _ := login(t, s, authURL, u)
+	if _, _, err := c.AuthCallback(ctx, code, redirectURI, "wrong-verifier-"+v); err == nil {
+		t.Fatal("wrong verifier accepted")
+	}
+	code, _ = login(t, s, authURL, u)
+	if _, _, err := c.AuthCallback(ctx, code, redirectURI, v); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -203,7 +219,7 @@ func TestAuthCallback(t *testing.T) {
 	if info.Sub() != u.ID || info.Email() != u.Email || !info.EmailVerified() || !info.IsActive() || info.TenantID() == "" {
 		t.Fatalf("userinfo = %v", info)
 	}
-	if info.Fields()["first_name"] != "Anne" || info["c_hash"] == nil || info["at_hash"] == nil || info["iss"] != s.Issuer() {
+	if info.Fields()["first_name"] != "Anne" || claim(info, "c_hash") == nil || claim(info, "at_hash") == nil || claim(info, "iss") != s.Issuer() {
 		t.Fatalf("ID-token claims = %v", info)
 	}
 	at, err := c.ValidateAccessToken(ctx, tokens.AccessToken, fief.RequireScopes("castles"), fief.RequireACR(fief.ACRLevelOne), fief.RequirePermissions("castles:read"))
@@ -225,7 +241,7 @@ func TestAuthCallbackErrors(t *testing.T) {
 	u := addUser(s)
 	ctx := context.Background()
 	verifier := fief.GenerateCodeVerifier()
-	challenge, _ := fief.CodeChallenge(verifier, "S256")
+	challenge := oauth2.S256ChallengeFromVerifier(verifier)
 	tests := []struct {
 		name     string
 		req      fieftest.CodeRequest
@@ -288,7 +304,7 @@ func TestPublicClientPKCE(t *testing.T) {
 	ctx := context.Background()
 	redirect := "http://127.0.0.1:51562/callback"
 	verifier := fief.GenerateCodeVerifier()
-	challenge, _ := fief.CodeChallenge(verifier, "S256")
+	challenge := oauth2.S256ChallengeFromVerifier(verifier)
 	authURL, err := c.AuthURL(ctx, redirect, fief.AuthURLOptions{Scopes: []string{"openid", "offline_access"}, CodeChallenge: challenge, CodeChallengeMethod: "S256"})
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +344,7 @@ func TestAuthRefreshToken(t *testing.T) {
 	if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken {
 		t.Fatalf("refresh token not rotated: %q", second.RefreshToken)
 	}
-	if info.Sub() != u.ID || info["c_hash"] != nil {
+	if info.Sub() != u.ID || claim(info, "c_hash") != nil {
 		t.Fatalf("refreshed claims = %v", info)
 	}
 	at, err := c.ValidateAccessToken(ctx, second.AccessToken, fief.RequireScopes("castles"))
@@ -527,7 +543,7 @@ func TestUserEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Sub() != u.ID || info.Email() != u.Email || info["iss"] != nil {
+	if info.Sub() != u.ID || info.Email() != u.Email || claim(info, "iss") != nil {
 		t.Fatalf("userinfo = %v", info)
 	}
 	_, err = c.UserInfo(ctx, "invalid")
@@ -878,4 +894,23 @@ func TestClose(t *testing.T) {
 	if _, err := c2.ValidateAccessToken(ctx, tok); !errors.Is(err, fief.ErrClosed) {
 		t.Fatalf("err = %v, want ErrClosed", err)
 	}
+}
+
+// memCache returns a MemoryCache of n entries for ttl.
+func memCache(t testing.TB, n int, ttl time.Duration) *fief.MemoryCache {
+	t.Helper()
+	c, err := fief.NewMemoryCache(n, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// claim returns one claim of u, decoded (numbers as float64), or nil.
+func claim(u fief.UserInfo, name string) any {
+	var m map[string]any
+	if err := u.Claims(&m); err != nil {
+		return nil
+	}
+	return m[name]
 }

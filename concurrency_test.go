@@ -62,7 +62,7 @@ func TestConcurrentRequestsAndClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := fief.NewAuth(c, fief.WithUserInfoCache(fief.NewMemoryCache(20, time.Minute)))
+	a, err := fief.NewAuthenticator(c, fief.WithUserInfoCache(memCache(t, 20, time.Minute)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,10 @@ func ExampleNewLoginFlow() {
 	// instance that serves the application.
 	cookieKey := make([]byte, 32)
 	_, _ = rand.Read(cookieKey)
-	cache := fief.NewMemoryCache(10_000, 5*time.Minute)
+	cache, err := fief.NewMemoryCache(10_000, 5*time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
 	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
 		RedirectURI:   "https://app.example.com/auth-callback", // allowed on the Fief client
 		CookieKey:     cookieKey,
@@ -39,7 +42,7 @@ func ExampleNewLoginFlow() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth, err := fief.NewAuth(client,
+	auth, err := fief.NewAuthenticator(client,
 		fief.WithExtractor(flow.Extractor()),
 		fief.WithUserInfoCache(cache),
 		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))

@@ -17,14 +17,14 @@ import (
 
 // An API whose routes require an access token in the Authorization header,
 // some with a scope or a permission.
-func ExampleNewAuth() {
+func ExampleNewAuthenticator() {
 	srv := fieftest.New() // in your app: your Fief tenant
 	defer srv.Close()
 	client, err := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth, err := fief.NewAuth(client, fief.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
+	auth, err := fief.NewAuthenticator(client, fief.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func ExampleOptional() {
 	srv := fieftest.New()
 	defer srv.Close()
 	client, _ := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
-	auth, _ := fief.NewAuth(client)
+	auth, _ := fief.NewAuthenticator(client)
 
 	home := auth.Authenticated(fief.Optional())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if info, ok := fief.AccessTokenInfoFromContext(r.Context()); ok {
@@ -98,12 +98,15 @@ func ExampleOptional() {
 
 // CurrentUser adds the user's profile from Fief's userinfo endpoint, cached
 // by user ID: the second request does not call Fief.
-func ExampleAuth_CurrentUser() {
+func ExampleAuthenticator_CurrentUser() {
 	srv := fieftest.New()
 	defer srv.Close()
 	client, _ := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
-	cache := fief.NewMemoryCache(10_000, 5*time.Minute)
-	auth, err := fief.NewAuth(client, fief.WithUserInfoCache(cache))
+	cache, err := fief.NewMemoryCache(10_000, 5*time.Minute)
+	if err != nil {
+		log.Fatal(err)
+	}
+	auth, err := fief.NewAuthenticator(client, fief.WithUserInfoCache(cache))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -150,7 +153,7 @@ func ExampleWithUnauthorizedHandler() {
 	client, _ := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
 	const callback = "https://app.example.com/auth-callback"
 
-	auth, err := fief.NewAuth(client,
+	auth, err := fief.NewAuthenticator(client,
 		fief.WithExtractor(fief.CookieToken("user_session")),
 		fief.WithUnauthorizedHandler(func(w http.ResponseWriter, r *http.Request, _ error) {
 			authURL, err := client.AuthURL(r.Context(), callback, fief.AuthURLOptions{Scopes: []string{"openid"}})
@@ -190,7 +193,7 @@ func ExampleErrorHandlerFunc() {
 	client, _ := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
 
 	notFound := http.NotFoundHandler() // hide the resource from strangers
-	auth, _ := fief.NewAuth(client, fief.WithUnauthorizedHandler(
+	auth, _ := fief.NewAuthenticator(client, fief.WithUnauthorizedHandler(
 		fief.ErrorHandlerFunc(func(w http.ResponseWriter, r *http.Request, _ error) { notFound.ServeHTTP(w, r) })))
 
 	w := httptest.NewRecorder()
@@ -207,7 +210,7 @@ func ExampleFirstToken() {
 	srv := fieftest.New()
 	defer srv.Close()
 	client, _ := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
-	auth, _ := fief.NewAuth(client, fief.WithExtractor(
+	auth, _ := fief.NewAuthenticator(client, fief.WithExtractor(
 		fief.FirstToken(fief.BearerToken(), fief.QueryToken("access_token"))))
 	events := auth.Authenticated()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")

@@ -26,12 +26,10 @@ func Example() {
 	const redirectURI = "http://localhost:8000/auth-callback"
 
 	verifier := fief.GenerateCodeVerifier()
-	challenge, _ := fief.CodeChallenge(verifier, "S256")
 	authURL, err := client.AuthURL(ctx, redirectURI, fief.AuthURLOptions{
-		State:               "random-state",
-		Scopes:              []string{"openid", "offline_access"},
-		CodeChallenge:       challenge,
-		CodeChallengeMethod: "S256",
+		State:        "random-state",
+		Scopes:       []string{"openid", "offline_access"},
+		CodeVerifier: verifier,
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -41,7 +41,7 @@ func newFaultApp(t *testing.T, s *fieftest.Server, opts ...fief.Option) *faultAp
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.c.Close() })
-	a, err := fief.NewAuth(f.c, fief.WithUserInfoCache(fief.NewMemoryCache(100, time.Minute)))
+	a, err := fief.NewAuthenticator(f.c, fief.WithUserInfoCache(memCache(t, 100, time.Minute)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestFaults(t *testing.T) {
 	t.Run("Fief down at start", func(t *testing.T) {
 		s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
 		s.SetDown(true)
-		// The application starts: New and NewAuth make no request.
+		// The application starts: New and NewAuthenticator make no request.
 		f := newFaultApp(t, s)
 		if n := s.Requests(fieftest.EndpointDiscovery) + s.Requests(fieftest.EndpointJWKS); n != 0 {
 			t.Fatalf("%d requests to Fief at start", n)
@@ -235,7 +235,7 @@ func TestFaults(t *testing.T) {
 		}
 		defer c.Close()
 		defer watch.base.(*http.Transport).CloseIdleConnections()
-		a, err := fief.NewAuth(c)
+		a, err := fief.NewAuthenticator(c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -75,7 +75,7 @@ func TestDecodeIDToken(t *testing.T) {
 }
 
 func TestUserInfoKeepsNumbersExact(t *testing.T) {
-	info, err := decodeUserInfo([]byte(`{"sub":"x","fields":{"big":12345678901234567890,"f":1.5,"d":"2024-01-02"}}`))
+	info, err := ParseUserInfo([]byte(`{"sub":"x","fields":{"big":12345678901234567890,"f":1.5,"d":"2024-01-02"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestUserInfoKeepsNumbersExact(t *testing.T) {
 		t.Fatalf("big = %v", got)
 	}
 	for _, bad := range []string{`null`, `[]`, `{"a":1} {"b":2}`, `{`} {
-		if _, err := decodeUserInfo([]byte(bad)); err == nil {
+		if _, err := ParseUserInfo([]byte(bad)); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/fieftest"
+	"golang.org/x/oauth2"
 )
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes.
@@ -94,9 +95,8 @@ func TestNoLeaks(t *testing.T) {
 
 	// Real tokens, from a real code exchange.
 	const verifier = "pkce-verifier-3f9a0c1b7e5d4c2a8b6f0e1d3c5a7b9f"
-	challenge, _ := fief.CodeChallenge(verifier, "S256")
 	code := s.IssueCode(fieftest.CodeRequest{UserID: u.ID, RedirectURI: redirectURI, Scopes: []string{"openid", "offline_access", "castles"},
-		CodeChallenge: challenge, CodeChallengeMethod: "S256"})
+		CodeChallenge: oauth2.S256ChallengeFromVerifier(verifier), CodeChallengeMethod: "S256"})
 	tokens, _, err := c.AuthCallback(ctx, code, redirectURI, verifier)
 	if err != nil {
 		t.Fatal(err)
@@ -121,11 +121,11 @@ func TestNoLeaks(t *testing.T) {
 	secrets.add(garbage)
 
 	newApp := func(c *fief.Client) *httptest.Server {
-		a, err := fief.NewAuth(c, fief.WithLogger(logger), fief.WithUserInfoCache(fief.NewMemoryCache(10, time.Minute)))
+		a, err := fief.NewAuthenticator(c, fief.WithLogger(logger), fief.WithUserInfoCache(memCache(t, 10, time.Minute)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		aq, err := fief.NewAuth(c, fief.WithLogger(logger),
+		aq, err := fief.NewAuthenticator(c, fief.WithLogger(logger),
 			fief.WithExtractor(fief.FirstToken(fief.BearerToken(), fief.CookieToken("at"), fief.QueryToken("access_token"))))
 		if err != nil {
 			t.Fatal(err)

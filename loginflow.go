@@ -158,7 +158,7 @@ type LoginFlowConfig struct {
 // and protect pages with an Auth that reads the session cookie and starts a
 // login for visitors without one:
 //
-//	auth, err := fief.NewAuth(client,
+//	auth, err := fief.NewAuthenticator(client,
 //		fief.WithExtractor(flow.Extractor()),
 //		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))
 //
@@ -427,12 +427,10 @@ type flowState struct {
 func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo string) {
 	noStore(w)
 	state := rand.Text()
-	challenge, _ := CodeChallenge(f.verifier(state), "S256")
 	authURL, err := f.client.AuthURL(r.Context(), f.redirectURI, AuthURLOptions{
-		State:               state,
-		Scopes:              f.scopes,
-		CodeChallenge:       challenge,
-		CodeChallengeMethod: "S256",
+		State:        state,
+		Scopes:       f.scopes,
+		CodeVerifier: f.verifier(state),
 	})
 	if err != nil {
 		f.log(r.Context(), slog.LevelWarn, "fief: cannot start a login: Fief unavailable", err)

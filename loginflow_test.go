@@ -96,7 +96,7 @@ func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
 	}
 	authOpts := []fief.AuthOption{}
 	if o.cache {
-		e.cache = fief.NewMemoryCache(100, time.Hour)
+		e.cache = memCache(t, 100, time.Hour)
 		cfg.UserInfoCache = e.cache
 		authOpts = append(authOpts, fief.WithUserInfoCache(e.cache))
 	}
@@ -107,7 +107,7 @@ func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := fief.NewAuth(e.client, append(authOpts,
+	auth, err := fief.NewAuthenticator(e.client, append(authOpts,
 		fief.WithExtractor(e.flow.Extractor()),
 		fief.WithUnauthorizedHandler(e.flow.RedirectToLogin()))...)
 	if err != nil {

@@ -25,21 +25,18 @@ var ErrNoToken = errors.New("fief: no access token in the request")
 //	fief.ErrorHandlerFunc(func(w http.ResponseWriter, r *http.Request, _ error) { h.ServeHTTP(w, r) })
 type ErrorHandlerFunc func(w http.ResponseWriter, r *http.Request, err error)
 
-// Auth builds net/http middleware that authenticates requests with the
-// access tokens of one Client. Create it with NewAuth. An Auth is safe for
-// concurrent use; build it once and share it between routes.
-type Auth struct {
-	client       *Client
-	extractor    Extractor
-	cache        UserInfoCache
-	unauthorized ErrorHandlerFunc
-	forbidden    ErrorHandlerFunc
-	unavailable  ErrorHandlerFunc
-	logger       *slog.Logger // nil: nothing is logged
-	flights      flightGroup  // concurrent userinfo calls, one per user ID
+// Authenticator authenticates requests with the access tokens of one
+// [Client] and builds the net/http middleware that does it
+// ([Authenticator.Authenticated], [Authenticator.CurrentUser]). Create it
+// with [NewAuthenticator]. An Authenticator is safe for concurrent use;
+// build it once and share it between routes.
+type Authenticator struct {
+	client  *Client
+	cfg     authConfig
+	flights flightGroup // concurrent userinfo calls, one per user ID
 }
 
-// AuthOption configures an Auth.
+// AuthOption configures an [Authenticator].
 type AuthOption func(*authConfig) error
 
 type authConfig struct {
@@ -48,7 +45,7 @@ type authConfig struct {
 	unauthorized ErrorHandlerFunc
 	forbidden    ErrorHandlerFunc
 	unavailable  ErrorHandlerFunc
-	logger       *slog.Logger
+	logger       *slog.Logger // nil: nothing is logged
 }
 
 // WithExtractor sets where the middleware finds the access token (default
@@ -147,12 +144,12 @@ func WithLogger(l *slog.Logger) AuthOption {
 	}
 }
 
-// NewAuth returns an Auth that validates access tokens with c. Options are
-// checked here; the middleware it builds does no configuration work per
-// request.
-func NewAuth(c *Client, opts ...AuthOption) (*Auth, error) {
+// NewAuthenticator returns an Authenticator that validates access tokens
+// with c. Options are checked here; the middleware it builds does no
+// configuration work per request.
+func NewAuthenticator(c *Client, opts ...AuthOption) (*Authenticator, error) {
 	if c == nil {
-		return nil, errors.New("fief: NewAuth: nil client")
+		return nil, errors.New("fief: NewAuthenticator: nil client")
 	}
 	cfg := authConfig{
 		extractor:    BearerToken(),
@@ -162,21 +159,13 @@ func NewAuth(c *Client, opts ...AuthOption) (*Auth, error) {
 	}
 	for _, o := range opts {
 		if o == nil {
-			return nil, errors.New("fief: NewAuth: nil option")
+			return nil, errors.New("fief: NewAuthenticator: nil option")
 		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	return &Auth{
-		client:       c,
-		extractor:    cfg.extractor,
-		cache:        cfg.cache,
-		unauthorized: cfg.unauthorized,
-		forbidden:    cfg.forbidden,
-		unavailable:  cfg.unavailable,
-		logger:       cfg.logger,
-	}, nil
+	return &Authenticator{client: c, cfg: cfg}, nil
 }
 
 // RouteOption configures one route's middleware: a Requirement (RequireScopes,
@@ -259,12 +248,11 @@ func AccessTokenInfoFromContext(ctx context.Context) (info AccessTokenInfo, ok b
 }
 
 // UserInfoFromContext returns the user info that CurrentUser stored in the
-// request's context. The map belongs to the request: modifying it affects
-// neither the cache nor other requests. ok is false on routes without
+// request's context, an immutable value. ok is false on routes without
 // CurrentUser and for anonymous requests on Optional routes.
 func UserInfoFromContext(ctx context.Context) (info UserInfo, ok bool) {
 	info, ok = ctx.Value(userInfoKey).(UserInfo)
-	return info, ok && info != nil
+	return info, ok && !info.IsZero()
 }
 
 // Authenticated returns middleware that lets a request through only with a
@@ -281,7 +269,7 @@ func UserInfoFromContext(ctx context.Context) (info UserInfo, ok bool) {
 //
 // Validation is offline: once the key set is cached, no request reaches
 // Fief. Authenticated panics on a nil option and on Refresh.
-func (a *Auth) Authenticated(opts ...RouteOption) func(http.Handler) http.Handler {
+func (a *Authenticator) Authenticated(opts ...RouteOption) func(http.Handler) http.Handler {
 	rt := newRoute("Authenticated", opts, false)
 	return func(next http.Handler) http.Handler {
 		if next == nil {
@@ -312,7 +300,7 @@ func (a *Auth) Authenticated(opts ...RouteOption) func(http.Handler) http.Handle
 // the unauthorized handler (or goes through anonymously on an Optional
 // route); when Fief cannot answer, the unavailable handler. A cache error is
 // logged and treated as a miss. CurrentUser panics on a nil option.
-func (a *Auth) CurrentUser(opts ...RouteOption) func(http.Handler) http.Handler {
+func (a *Authenticator) CurrentUser(opts ...RouteOption) func(http.Handler) http.Handler {
 	rt := newRoute("CurrentUser", opts, true)
 	return func(next http.Handler) http.Handler {
 		if next == nil {
@@ -338,8 +326,8 @@ func (a *Auth) CurrentUser(opts ...RouteOption) func(http.Handler) http.Handler 
 
 // authenticate extracts the request's token and validates it against the
 // route's requirements.
-func (a *Auth) authenticate(r *http.Request, rt *route) (AccessTokenInfo, error) {
-	token, err := a.extractor.Extract(r)
+func (a *Authenticator) authenticate(r *http.Request, rt *route) (AccessTokenInfo, error) {
+	token, err := a.cfg.extractor.Extract(r)
 	switch {
 	case err != nil:
 		if !errors.Is(err, ErrAccessTokenInvalid) {
@@ -363,13 +351,13 @@ func (a *Auth) authenticate(r *http.Request, rt *route) (AccessTokenInfo, error)
 
 // userInfo returns the user's info: from the cache unless refresh is set,
 // else from Fief through the per-user flight, which fills the cache.
-func (a *Auth) userInfo(ctx context.Context, info AccessTokenInfo, refresh bool) (UserInfo, error) {
-	if a.cache != nil && !refresh {
-		user, ok, err := a.cache.Get(ctx, info.UserID())
+func (a *Authenticator) userInfo(ctx context.Context, info AccessTokenInfo, refresh bool) (UserInfo, error) {
+	if a.cfg.cache != nil && !refresh {
+		user, ok, err := a.cfg.cache.Get(ctx, info.UserID())
 		switch {
 		case err != nil:
 			a.warn(ctx, "fief: user info cache read failed; calling Fief", err)
-		case ok && user != nil:
+		case ok && !user.IsZero():
 			return user, nil
 		}
 	}
@@ -380,9 +368,9 @@ func (a *Auth) userInfo(ctx context.Context, info AccessTokenInfo, refresh bool)
 		var re *RequestError
 		if errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 &&
 			re.StatusCode != http.StatusRequestTimeout && re.StatusCode != http.StatusTooManyRequests {
-			return nil, fmt.Errorf("%w: refused by Fief's userinfo endpoint: %w", ErrAccessTokenInvalid, err)
+			return UserInfo{}, fmt.Errorf("%w: refused by Fief's userinfo endpoint: %w", ErrAccessTokenInvalid, err)
 		}
-		return nil, err
+		return UserInfo{}, err
 	}
 	return user, nil
 }
@@ -394,16 +382,16 @@ var errUserMismatch = errors.New("fief: userinfo answer is about another user th
 // fetchUserInfo calls Fief's userinfo endpoint and fills the cache. It runs
 // in the flight's goroutine, with a context that lives as long as a request
 // waits for it.
-func (a *Auth) fetchUserInfo(ctx context.Context, info AccessTokenInfo) (UserInfo, error) {
+func (a *Authenticator) fetchUserInfo(ctx context.Context, info AccessTokenInfo) (UserInfo, error) {
 	user, err := a.client.UserInfo(ctx, info.AccessToken())
 	if err != nil {
-		return nil, err
+		return UserInfo{}, err
 	}
 	if !strings.EqualFold(user.Sub(), info.UserID()) {
-		return nil, errUserMismatch
+		return UserInfo{}, errUserMismatch
 	}
-	if a.cache != nil {
-		if err := a.cache.Set(ctx, info.UserID(), user); err != nil {
+	if a.cfg.cache != nil {
+		if err := a.cfg.cache.Set(ctx, info.UserID(), user); err != nil {
 			a.warn(ctx, "fief: user info cache write failed", err)
 		}
 	}
@@ -412,18 +400,18 @@ func (a *Auth) fetchUserInfo(ctx context.Context, info AccessTokenInfo) (UserInf
 
 // refuse answers a request that failed authentication with err, and reports
 // whether it should go through anonymously instead (Optional routes).
-func (a *Auth) refuse(w http.ResponseWriter, r *http.Request, err error, optional bool) bool {
+func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error, optional bool) bool {
 	switch {
 	case errors.Is(err, ErrNoToken), errors.Is(err, ErrAccessTokenInvalid), errors.Is(err, ErrAccessTokenExpired):
 		if optional {
 			return true
 		}
 		a.debug(r, "fief: request unauthorized", err)
-		a.unauthorized(w, r, err)
+		a.cfg.unauthorized(w, r, err)
 	case errors.Is(err, ErrAccessTokenMissingScope), errors.Is(err, ErrAccessTokenACRTooLow),
 		errors.Is(err, ErrAccessTokenMissingPermission):
 		a.debug(r, "fief: request forbidden", err)
-		a.forbidden(w, r, err)
+		a.cfg.forbidden(w, r, err)
 	default:
 		if r.Context().Err() != nil {
 			// The client went away; nothing is wrong with Fief.
@@ -432,23 +420,23 @@ func (a *Auth) refuse(w http.ResponseWriter, r *http.Request, err error, optiona
 			a.warn(r.Context(), "fief: cannot authenticate request: Fief unavailable", err,
 				slog.String("method", r.Method), slog.String("path", r.URL.Path))
 		}
-		a.unavailable(w, r, err)
+		a.cfg.unavailable(w, r, err)
 	}
 	return false
 }
 
-func (a *Auth) warn(ctx context.Context, msg string, err error, attrs ...slog.Attr) {
-	if a.logger == nil {
+func (a *Authenticator) warn(ctx context.Context, msg string, err error, attrs ...slog.Attr) {
+	if a.cfg.logger == nil {
 		return
 	}
-	a.logger.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.String("error", err.Error()))...)
+	a.cfg.logger.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.String("error", err.Error()))...)
 }
 
-func (a *Auth) debug(r *http.Request, msg string, err error) {
-	if a.logger == nil || !a.logger.Enabled(r.Context(), slog.LevelDebug) {
+func (a *Authenticator) debug(r *http.Request, msg string, err error) {
+	if a.cfg.logger == nil || !a.cfg.logger.Enabled(r.Context(), slog.LevelDebug) {
 		return
 	}
-	a.logger.LogAttrs(r.Context(), slog.LevelDebug, msg, slog.String("error", err.Error()),
+	a.cfg.logger.LogAttrs(r.Context(), slog.LevelDebug, msg, slog.String("error", err.Error()),
 		slog.String("method", r.Method), slog.String("path", r.URL.Path))
 }
 

@@ -76,7 +76,7 @@ func TestVerifiedTokenCacheRetainsOnlyTheToken(t *testing.T) {
 	for _, x := range extractors {
 		t.Run(x.name, func(t *testing.T) {
 			c := newClient(t, s)
-			auth, err := fief.NewAuth(c, fief.WithExtractor(x.ex))
+			auth, err := fief.NewAuthenticator(c, fief.WithExtractor(x.ex))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,7 +116,7 @@ func TestHandlersCannotRewriteCachedInfo(t *testing.T) {
 	s := fieftest.NewTB(t, fieftest.WithSigningKey(secKey()))
 	u := addUser(s, "castles:read")
 	c := newClient(t, s)
-	auth, err := fief.NewAuth(c)
+	auth, err := fief.NewAuthenticator(c)
 	if err != nil {
 		t.Fatal(err)
 	}

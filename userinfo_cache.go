@@ -3,20 +3,19 @@ package fief
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
+	"runtime/debug"
 	"sync"
 	"time"
 )
 
-// UserInfoCache stores users' info between requests for CurrentUser, keyed
-// by user ID (AccessTokenInfo.UserID). Implementations must be safe for
-// concurrent use. The UserInfo that Get returns belongs to the caller, which
-// may modify it: an implementation that keeps values in memory must return
-// copies, and must not keep the map given to Set without copying it.
+// UserInfoCache stores users' info between requests for
+// [Authenticator.CurrentUser], keyed by user ID ([AccessTokenInfo.UserID]).
+// Implementations must be safe for concurrent use. A [UserInfo] is an
+// immutable value: keep it as is, or store its JSON form
+// ([UserInfo.MarshalJSON]) and read it back with [ParseUserInfo].
 //
 // CurrentUser treats a Get error as a miss and ignores a Set error; both are
-// logged (see WithLogger).
+// logged (see [WithLogger]).
 type UserInfoCache interface {
 	// Get returns the user's info and true, or false when it is not cached.
 	Get(ctx context.Context, userID string) (info UserInfo, ok bool, err error)
@@ -28,13 +27,10 @@ type UserInfoCache interface {
 	Delete(ctx context.Context, userID string) error
 }
 
-// MemoryCache is a UserInfoCache in the process's memory, bounded in
+// MemoryCache is a [UserInfoCache] in the process's memory, bounded in
 // entries, least recently used ones evicted first, each entry expiring a
-// fixed time after it was stored. It stores and returns deep copies of the
-// maps and slices in a UserInfo (values as decoded from JSON: maps, slices,
-// strings, numbers, booleans), so that a handler that modifies the info it
-// got affects neither the cache nor other requests. Create it with
-// NewMemoryCache; it is safe for concurrent use.
+// fixed time after it was stored. Create it with [NewMemoryCache]; it is
+// safe for concurrent use.
 type MemoryCache struct {
 	max int
 	ttl time.Duration
@@ -47,19 +43,19 @@ type MemoryCache struct {
 
 type memEntry struct {
 	key        string
-	info       UserInfo // a private copy, never modified
+	info       UserInfo
 	expires    time.Time
 	prev, next *memEntry
 }
 
 // NewMemoryCache returns a MemoryCache that holds at most maxEntries users'
-// info, each for ttl. It panics if maxEntries or ttl is not positive.
-func NewMemoryCache(maxEntries int, ttl time.Duration) *MemoryCache {
+// info, each for ttl. It fails if maxEntries or ttl is not positive.
+func NewMemoryCache(maxEntries int, ttl time.Duration) (*MemoryCache, error) {
 	if maxEntries < 1 {
-		panic(fmt.Sprintf("fief: NewMemoryCache: maxEntries %d is not positive", maxEntries))
+		return nil, fmt.Errorf("fief: NewMemoryCache: maxEntries %d is not positive", maxEntries)
 	}
 	if ttl <= 0 {
-		panic(fmt.Sprintf("fief: NewMemoryCache: ttl %v is not positive", ttl))
+		return nil, fmt.Errorf("fief: NewMemoryCache: ttl %v is not positive", ttl)
 	}
 	c := &MemoryCache{
 		max:     maxEntries,
@@ -68,36 +64,34 @@ func NewMemoryCache(maxEntries int, ttl time.Duration) *MemoryCache {
 		entries: make(map[string]*memEntry),
 	}
 	c.lru.next, c.lru.prev = &c.lru, &c.lru
-	return c
+	return c, nil
 }
 
-// Get returns a copy of the user's info if it is cached and has not
-// expired. It never fails.
+// Get returns the user's info if it is cached and has not expired. It
+// never fails.
 func (c *MemoryCache) Get(_ context.Context, userID string) (UserInfo, bool, error) {
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[userID]
 	if !ok {
 		c.mu.Unlock()
-		return nil, false, nil
+		return UserInfo{}, false, nil
 	}
 	if !now.Before(e.expires) {
 		c.remove(e)
 		c.mu.Unlock()
-		return nil, false, nil
+		return UserInfo{}, false, nil
 	}
 	c.unlink(e)
 	c.pushFront(e)
 	info := e.info
 	c.mu.Unlock()
-	// Stored values are never modified, so the copy needs no lock.
-	return cloneUserInfo(info), true, nil
+	return info, true, nil
 }
 
-// Set stores a copy of the user's info for the cache's TTL, evicting the
-// least recently used entries beyond the bound. It never fails.
+// Set stores the user's info for the cache's TTL, evicting the least
+// recently used entries beyond the bound. It never fails.
 func (c *MemoryCache) Set(_ context.Context, userID string, info UserInfo) error {
-	info = cloneUserInfo(info)
 	expires := c.now().Add(c.ttl)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -149,49 +143,6 @@ func (c *MemoryCache) remove(e *memEntry) {
 	delete(c.entries, e.key)
 }
 
-// cloneUserInfo deep-copies the maps and slices of info.
-func cloneUserInfo(info UserInfo) UserInfo {
-	if info == nil {
-		return nil
-	}
-	return UserInfo(cloneMap(info))
-}
-
-func cloneMap(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = cloneValue(v)
-	}
-	return out
-}
-
-func cloneValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		return cloneMap(v)
-	case UserInfo:
-		return cloneUserInfo(v)
-	case []any:
-		if v == nil {
-			return v
-		}
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = cloneValue(x)
-		}
-		return out
-	case []string:
-		return slices.Clone(v)
-	case map[string]string:
-		return maps.Clone(v)
-	}
-	// Strings, numbers, booleans and nil are immutable.
-	return v
-}
-
 // flightGroup collapses concurrent userinfo calls for one user into one.
 // Its lock is taken only on cache misses.
 type flightGroup struct {
@@ -206,15 +157,18 @@ type flight struct {
 	cancel  context.CancelFunc
 	waiters int // guarded by flightGroup.mu
 
-	info UserInfo // set before done is closed
-	err  error
+	info  UserInfo // set before done is closed
+	err   error
+	panic any // what fn panicked with, re-raised in every caller
 }
 
 // do returns the result of fn for key, calling it once for all concurrent
 // callers with the same key. fn runs in its own goroutine, with a context
 // that carries the first caller's values and is canceled when every caller
-// has returned; each caller waits no longer than its own ctx and gets a
-// deep copy of the UserInfo fn returned.
+// has returned; each caller waits no longer than its own ctx. If fn panics,
+// every caller panics with the same value, as with x/sync/singleflight: in
+// its own goroutine (a request's, which net/http recovers), not in fn's,
+// which would crash the process.
 func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) (UserInfo, error)) (UserInfo, error) {
 	g.mu.Lock()
 	f, ok := g.flights[key]
@@ -244,19 +198,21 @@ func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Contex
 			}
 		}
 		g.mu.Unlock()
-		return nil, ctx.Err()
+		return UserInfo{}, ctx.Err()
 	}
-	// Each caller gets its own copy: handlers may modify it while others
-	// still copy theirs.
-	return cloneUserInfo(f.info), f.err
+	if f.panic != nil {
+		panic(f.panic)
+	}
+	return f.info, f.err
 }
 
 func (g *flightGroup) run(ctx context.Context, key string, f *flight, fn func(context.Context) (UserInfo, error)) {
 	defer func() {
 		if v := recover(); v != nil {
 			// A panicking cache must not crash the process from this
-			// goroutine, nor leave requests waiting forever.
-			f.info, f.err = nil, fmt.Errorf("fief: user info lookup panicked: %v", v)
+			// goroutine, nor leave requests waiting forever: the callers
+			// re-panic.
+			f.info, f.err, f.panic = UserInfo{}, nil, &flightPanic{value: v, stack: debug.Stack()}
 		}
 		f.cancel()
 		g.mu.Lock()
@@ -267,4 +223,15 @@ func (g *flightGroup) run(ctx context.Context, key string, f *flight, fn func(co
 		close(f.done)
 	}()
 	f.info, f.err = fn(ctx)
+}
+
+// flightPanic is what the callers of a flight whose fn panicked panic
+// with: the value and the stack of the flight's goroutine.
+type flightPanic struct {
+	value any
+	stack []byte
+}
+
+func (p *flightPanic) Error() string {
+	return fmt.Sprintf("fief: user info lookup panicked: %v\n\n%s", p.value, p.stack)
 }

@@ -116,7 +116,7 @@ func newFiefClient(tb testing.TB, s *fieftest.Server, cacheSize int) *fief.Clien
 // around a counting handler.
 func newFiefMiddleware(tb testing.TB, c *fief.Client) (http.Handler, *counting) {
 	tb.Helper()
-	auth, err := fief.NewAuth(c)
+	auth, err := fief.NewAuthenticator(c)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -419,7 +419,7 @@ func BenchmarkCompare(b *testing.B) {
 		// One Auth and one Client shared by every goroutine, as in a
 		// server; each goroutine counts what its handler served in memory
 		// of its own, so that the benchmark adds no shared cache line.
-		auth, err := fief.NewAuth(p.fiefCached)
+		auth, err := fief.NewAuthenticator(p.fiefCached)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -101,7 +101,10 @@ func startApp(t *testing.T) *app {
 	t.Cleanup(a.server.Close)
 	a.url = a.server.URL
 
-	cache := fief.NewMemoryCache(100, time.Hour)
+	cache, err := fief.NewMemoryCache(100, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	flow, err := fief.NewLoginFlow(a.client, fief.LoginFlowConfig{
 		RedirectURI:   a.url + "/auth-callback",
 		UserInfoCache: cache,
@@ -109,7 +112,7 @@ func startApp(t *testing.T) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := fief.NewAuth(a.client,
+	auth, err := fief.NewAuthenticator(a.client,
 		fief.WithExtractor(flow.Extractor()),
 		fief.WithUserInfoCache(cache),
 		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))

@@ -66,13 +66,13 @@ type callbackResult struct {
 // after the server has stopped and released the address; only one
 // Authorize can wait on an address at a time. Bound ctx with a timeout, such
 // as a few minutes, and cancel it on Ctrl-C.
-func (a *Auth) Authorize(ctx context.Context) (*fief.Tokens, fief.UserInfo, error) {
+func (a *Session) Authorize(ctx context.Context) (*fief.Tokens, fief.UserInfo, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("fiefcli: %w", err)
+		return nil, fief.UserInfo{}, fmt.Errorf("fiefcli: %w", err)
 	}
 	ln, err := net.Listen("tcp", a.cfg.listenAddr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fiefcli: listening for the callback: %w", err)
+		return nil, fief.UserInfo{}, fmt.Errorf("fiefcli: listening for the callback: %w", err)
 	}
 	// The Host headers the callback server accepts: its address, and
 	// localhost on its port, whichever the redirect URI names.
@@ -80,7 +80,7 @@ func (a *Auth) Authorize(ctx context.Context) (*fief.Tokens, fief.UserInfo, erro
 	_, port, err := net.SplitHostPort(listenAddr)
 	if err != nil {
 		ln.Close()
-		return nil, nil, fmt.Errorf("fiefcli: listening for the callback: %w", err)
+		return nil, fief.UserInfo{}, fmt.Errorf("fiefcli: listening for the callback: %w", err)
 	}
 	localhostAddr := net.JoinHostPort("localhost", port)
 	redirectAddr := listenAddr
@@ -92,25 +92,19 @@ func (a *Auth) Authorize(ctx context.Context) (*fief.Tokens, fief.UserInfo, erro
 	state, err := randomString(32)
 	if err != nil {
 		ln.Close()
-		return nil, nil, err
+		return nil, fief.UserInfo{}, err
 	}
 	verifier := fief.GenerateCodeVerifier()
-	challenge, err := fief.CodeChallenge(verifier, "S256")
-	if err != nil {
-		ln.Close()
-		return nil, nil, err
-	}
 	authURL, err := a.client.AuthURL(ctx, redirectURI, fief.AuthURLOptions{
-		State:               state,
-		Scopes:              a.scopes(),
-		CodeChallenge:       challenge,
-		CodeChallengeMethod: "S256",
-		Lang:                a.cfg.lang,
-		Extra:               a.cfg.extra,
+		State:        state,
+		Scopes:       a.scopes(),
+		CodeVerifier: verifier,
+		Lang:         a.cfg.lang,
+		Extra:        a.cfg.extra,
 	})
 	if err != nil {
 		ln.Close()
-		return nil, nil, err
+		return nil, fief.UserInfo{}, err
 	}
 
 	results := make(chan callbackResult, 1)
@@ -123,12 +117,12 @@ func (a *Auth) Authorize(ctx context.Context) (*fief.Tokens, fief.UserInfo, erro
 		exchange: func(ctx context.Context, code string) (*fief.Tokens, fief.UserInfo, error) {
 			tokens, user, err := a.client.AuthCallback(ctx, code, redirectURI, verifier)
 			if err != nil {
-				return nil, nil, fmt.Errorf("fiefcli: exchanging the authorization code: %w", err)
+				return nil, fief.UserInfo{}, fmt.Errorf("fiefcli: exchanging the authorization code: %w", err)
 			}
 			a.mu.Lock()
 			defer a.mu.Unlock()
 			if err := a.setLocked(&credentials{UserInfo: user, Tokens: tokens}); err != nil {
-				return nil, nil, err
+				return nil, fief.UserInfo{}, err
 			}
 			return tokens, user, nil
 		},
@@ -184,15 +178,15 @@ func (a *Auth) Authorize(ctx context.Context) (*fief.Tokens, fief.UserInfo, erro
 		}
 	}
 	if res.err != nil {
-		return nil, nil, res.err
+		return nil, fief.UserInfo{}, res.err
 	}
 	t := *res.tokens
-	return &t, cloneUserInfo(res.user), nil
+	return &t, res.user, nil
 }
 
 // scopes returns the scopes to request: openid, offline_access, then the
 // configured ones, without duplicates.
-func (a *Auth) scopes() []string {
+func (a *Session) scopes() []string {
 	scopes := []string{"openid", "offline_access"}
 	for _, s := range a.cfg.scopes {
 		if !slices.Contains(scopes, s) {

@@ -83,12 +83,12 @@ func TestAuthorize(t *testing.T) {
 		t.Errorf("temporary files left: %v", entries)
 	}
 
-	// The saved credentials are usable at once, and by a new Auth.
+	// The saved credentials are usable at once, and by a new Session.
 	if _, err := a.AccessTokenInfo(context.Background(), false); err != nil {
 		t.Error(err)
 	}
 	again := e.auth(t)
-	if saved, err := again.CurrentUser(context.Background(), false); err != nil || saved.Email() != email {
+	if saved, err := again.UserInfo(context.Background(), false); err != nil || saved.Email() != email {
 		t.Errorf("reloaded user %v, %v", saved, err)
 	}
 	checkAddrFree(t, e.addr)
@@ -283,7 +283,7 @@ func TestAuthorizeFailures(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			tokens, user, err := a.Authorize(ctx)
-			if err == nil || tokens != nil || user != nil {
+			if err == nil || tokens != nil || !user.IsZero() {
 				t.Fatalf("Authorize = %v, %v, %v; want an error", tokens, user, err)
 			}
 			tc.check(t, err)

@@ -1,7 +1,6 @@
 package fiefcli
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -79,10 +78,8 @@ func parseCredentials(b []byte) *credentials {
 	if len(b) > maxCredentialsSize {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber() // UserInfo numbers stay exact, as fief.UserInfo expects
 	var c credentials
-	if err := dec.Decode(&c); err != nil || c.Tokens == nil || c.Tokens.AccessToken == "" {
+	if err := json.Unmarshal(b, &c); err != nil || c.Tokens == nil || c.Tokens.AccessToken == "" {
 		return nil
 	}
 	return &c
@@ -137,33 +134,5 @@ func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
-	}
-}
-
-// cloneUserInfo deep-copies u, so that callers cannot change the Auth's
-// state through the maps and slices it holds.
-func cloneUserInfo(u fief.UserInfo) fief.UserInfo {
-	if u == nil {
-		return nil
-	}
-	return fief.UserInfo(cloneValue(map[string]any(u)).(map[string]any))
-}
-
-func cloneValue(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[k] = cloneValue(e)
-		}
-		return m
-	case []any:
-		s := make([]any, len(v))
-		for i, e := range v {
-			s[i] = cloneValue(e)
-		}
-		return s
-	default:
-		return v
 	}
 }

@@ -71,7 +71,7 @@ func Example() {
 	fmt.Println("logged in as", user.Email())
 
 	// "mycli whoami", "mycli call-api": the saved credentials.
-	user, err = auth.CurrentUser(ctx, true)
+	user, err = auth.UserInfo(ctx, true)
 	if err != nil {
 		log.Fatal(err)
 	}

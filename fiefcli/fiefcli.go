@@ -6,7 +6,7 @@
 // URL, for terminals without a browser), receives the redirect on a local
 // server bound to a loopback address, checks the state parameter, exchanges
 // the code with PKCE (S256) and saves the tokens. AccessTokenInfo and
-// CurrentUser then read the saved tokens, refreshing them when the access
+// UserInfo then read the saved tokens, refreshing them when the access
 // token has expired. The OAuth client must be a public client (no secret)
 // whose redirect URIs include the local callback, by default
 // http://127.0.0.1:51562/callback.
@@ -51,7 +51,7 @@
 //
 // Fief rotates refresh tokens: a refresh kills the refresh token it used.
 // The tokens a refresh returns are therefore always saved. Before it
-// refreshes, an Auth re-reads the file, so that a token refreshed meanwhile
+// refreshes, a Session re-reads the file, so that a token refreshed meanwhile
 // by another process sharing the file is picked up instead of refreshing
 // with a dead refresh token. Two processes refreshing at the same instant
 // can still race; the loser gets a *fief.RequestError and must log in again.
@@ -72,7 +72,7 @@ import (
 	"github.com/fief-go/fief"
 )
 
-// Defaults of an Auth.
+// Defaults of a Session.
 const (
 	// DefaultListenAddr is where Authorize listens for Fief's redirect: the
 	// reference client's port, on the IPv4 loopback address.
@@ -87,7 +87,7 @@ const (
 // client's leeway after its expiry).
 const refreshMargin = time.Minute
 
-// Errors of an Auth. Errors from Fief (for example a refresh token Fief
+// Errors of a Session. Errors from Fief (for example a refresh token Fief
 // refuses, a *fief.RequestError with status 400) and from token validation
 // (fief.ErrAccessTokenInvalid, ...) are returned wrapped, not replaced.
 var (
@@ -129,7 +129,7 @@ func (e *CallbackError) Error() string {
 // Unwrap returns ErrAuthorizationCodeMissing.
 func (e *CallbackError) Unwrap() error { return ErrAuthorizationCodeMissing }
 
-// Option configures an Auth.
+// Option configures a Session.
 type Option func(*config) error
 
 type config struct {
@@ -287,10 +287,10 @@ func WithExtraParams(params map[string]string) Option {
 	}
 }
 
-// Auth logs a user in with Fief and keeps their credentials in a file.
+// Session logs a user in with Fief and keeps their credentials in a file.
 // Create it with New. Its methods are safe for concurrent use; refreshes are
 // serialized, so a refresh token is never used twice.
-type Auth struct {
+type Session struct {
 	client *fief.Client
 	path   string
 	cfg    config
@@ -300,10 +300,10 @@ type Auth struct {
 	unsaved bool         // creds differ from the file because a save failed
 }
 
-// New returns an Auth for client that keeps the credentials at
+// New returns a Session for client that keeps the credentials at
 // credentialsPath, and loads them if the file exists (see the package
 // documentation for how the file is checked). It makes no network request.
-func New(client *fief.Client, credentialsPath string, opts ...Option) (*Auth, error) {
+func New(client *fief.Client, credentialsPath string, opts ...Option) (*Session, error) {
 	if client == nil {
 		return nil, errors.New("fiefcli: nil client")
 	}
@@ -327,7 +327,7 @@ func New(client *fief.Client, credentialsPath string, opts ...Option) (*Auth, er
 			return nil, fmt.Errorf(`fiefcli: WithRedirectHost("localhost") needs a listen address on 127.0.0.1 or [::1], not %q`, cfg.listenAddr)
 		}
 	}
-	a := &Auth{client: client, path: credentialsPath, cfg: cfg}
+	a := &Session{client: client, path: credentialsPath, cfg: cfg}
 	creds, err := loadCredentials(credentialsPath)
 	if err != nil {
 		return nil, err
@@ -347,47 +347,47 @@ func New(client *fief.Client, credentialsPath string, opts ...Option) (*Auth, er
 // refresh, an expired token gives an error wrapping
 // fief.ErrAccessTokenExpired. Without saved credentials the error is
 // ErrNotAuthenticated.
-func (a *Auth) AccessTokenInfo(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
+func (a *Session) AccessTokenInfo(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.accessTokenInfoLocked(ctx, refresh)
 }
 
-// CurrentUser returns the user's claims. Without refresh they are the saved
+// UserInfo returns the user's claims. Without refresh they are the saved
 // ones (the ID token's claims from the last login or refresh, or the last
 // fetched ones), with no network request. With refresh, it gets a valid
 // access token as AccessTokenInfo(ctx, true) does, fetches the claims from
 // Fief's userinfo endpoint and saves them. Without saved credentials the
 // error is ErrNotAuthenticated.
-func (a *Auth) CurrentUser(ctx context.Context, refresh bool) (fief.UserInfo, error) {
+func (a *Session) UserInfo(ctx context.Context, refresh bool) (fief.UserInfo, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !refresh {
-		if a.creds == nil || a.creds.UserInfo == nil {
-			return nil, ErrNotAuthenticated
+		if a.creds == nil || a.creds.UserInfo.IsZero() {
+			return fief.UserInfo{}, ErrNotAuthenticated
 		}
-		return cloneUserInfo(a.creds.UserInfo), nil
+		return a.creds.UserInfo, nil
 	}
 	info, err := a.accessTokenInfoLocked(ctx, true)
 	if err != nil {
-		return nil, err
+		return fief.UserInfo{}, err
 	}
 	user, err := a.client.UserInfo(ctx, info.AccessToken())
 	if err != nil {
-		return nil, fmt.Errorf("fiefcli: fetching the user's claims: %w", err)
+		return fief.UserInfo{}, fmt.Errorf("fiefcli: fetching the user's claims: %w", err)
 	}
 	next := &credentials{UserInfo: user, Tokens: a.creds.Tokens}
 	if err := a.setLocked(next); err != nil {
-		return nil, err
+		return fief.UserInfo{}, err
 	}
-	return cloneUserInfo(user), nil
+	return user, nil
 }
 
 // Logout forgets the credentials and removes the file; it is not an error
 // if there is none. It does not end the user's session on Fief, whose login
 // page will then log them in again without a password: open the client's
 // LogoutURL in a browser for that.
-func (a *Auth) Logout() error {
+func (a *Session) Logout() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.creds, a.unsaved = nil, false
@@ -398,7 +398,7 @@ func (a *Auth) Logout() error {
 }
 
 // accessTokenInfoLocked is AccessTokenInfo; a.mu must be held.
-func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
+func (a *Session) accessTokenInfoLocked(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
 	if a.creds == nil {
 		return fief.AccessTokenInfo{}, ErrNotAuthenticated
 	}
@@ -432,7 +432,7 @@ func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (fief.Ac
 	if err != nil {
 		return fief.AccessTokenInfo{}, fmt.Errorf("fiefcli: refreshing the access token: %w", err)
 	}
-	if user == nil {
+	if user.IsZero() {
 		user = a.creds.UserInfo // Fief sent no ID token
 	}
 	// The old refresh token is dead now: keep the new tokens even if they
@@ -451,7 +451,7 @@ func (a *Auth) accessTokenInfoLocked(ctx context.Context, refresh bool) (fief.Ac
 // validate validates the access token in memory. With refresh, a valid
 // token within refreshMargin of its expiry is reported as expired. a.mu
 // must be held.
-func (a *Auth) validate(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
+func (a *Session) validate(ctx context.Context, refresh bool) (fief.AccessTokenInfo, error) {
 	info, err := a.client.ValidateAccessToken(ctx, a.creds.Tokens.AccessToken)
 	if err != nil {
 		return fief.AccessTokenInfo{}, fmt.Errorf("fiefcli: saved access token: %w", err)
@@ -465,7 +465,7 @@ func (a *Auth) validate(ctx context.Context, refresh bool) (fief.AccessTokenInfo
 // setLocked replaces the credentials in memory and saves them. When saving
 // fails, the new credentials stay in memory and are marked unsaved. a.mu
 // must be held.
-func (a *Auth) setLocked(c *credentials) error {
+func (a *Session) setLocked(c *credentials) error {
 	a.creds = c
 	if err := saveCredentials(a.path, c); err != nil {
 		a.unsaved = true

@@ -161,7 +161,7 @@ func TestAccessTokenInfoConcurrentRefresh(t *testing.T) {
 		})
 	}
 	wg.Go(func() {
-		if _, err := a.CurrentUser(context.Background(), false); err != nil {
+		if _, err := a.UserInfo(context.Background(), false); err != nil {
 			t.Error(err)
 		}
 	})
@@ -191,7 +191,7 @@ func TestAccessTokenInfoSharedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	if info2.AccessToken() != info1.AccessToken() {
-		t.Error("the second Auth did not pick up the refreshed token")
+		t.Error("the second Session did not pick up the refreshed token")
 	}
 	if n := e.srv.Requests(fieftest.EndpointToken); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
@@ -210,28 +210,28 @@ func TestAccessTokenInfoSharedFile(t *testing.T) {
 	}
 }
 
-func TestCurrentUser(t *testing.T) {
+func TestSessionUserInfo(t *testing.T) {
 	e := newEnv(t)
 	tokens, _ := e.login(t)
-	stale := fief.UserInfo{"sub": e.user.ID, "email": "old@bretagne.duchy", "fields": map[string]any{"a": "b"}}
+	stale, _ := fief.ParseUserInfo([]byte(`{"sub":"` + e.user.ID + `","email":"old@bretagne.duchy","fields":{"a":"b"}}`))
 	writeFile(t, e.path, 0o644, stale, tokens)
 	a := e.auth(t)
 	ctx := context.Background()
 	e.srv.ResetRequests()
 
-	user, err := a.CurrentUser(ctx, false)
+	user, err := a.UserInfo(ctx, false)
 	if err != nil || user.Email() != "old@bretagne.duchy" {
 		t.Fatalf("saved user %v, %v", user, err)
 	}
 	user.Fields()["a"] = "changed by the caller"
-	if again, _ := a.CurrentUser(ctx, false); again.Fields()["a"] != "b" {
-		t.Error("the returned user info aliases the Auth's state")
+	if again, _ := a.UserInfo(ctx, false); again.Fields()["a"] != "b" {
+		t.Error("the returned user info aliases the Session's state")
 	}
 	if n := e.srv.Requests(fieftest.EndpointUserinfo); n != 0 {
 		t.Errorf("%d userinfo requests without refresh, want 0", n)
 	}
 
-	user, err = a.CurrentUser(ctx, true)
+	user, err = a.UserInfo(ctx, true)
 	if err != nil || user.Email() != email || !user.EmailVerified() {
 		t.Fatalf("fresh user %v, %v", user, err)
 	}
@@ -245,14 +245,14 @@ func TestCurrentUser(t *testing.T) {
 	checkPerm(t, e.path, 0o600)
 }
 
-// CurrentUser(refresh) refreshes an expired access token first.
-func TestCurrentUserRefreshesToken(t *testing.T) {
+// UserInfo(refresh) refreshes an expired access token first.
+func TestUserInfoRefreshesToken(t *testing.T) {
 	e := newEnv(t)
 	tokens, user := e.login(t)
 	tokens.AccessToken = e.expiredAccessToken()
 	writeFile(t, e.path, 0o600, user, tokens)
 	e.srv.ResetRequests()
-	got, err := e.auth(t).CurrentUser(context.Background(), true)
+	got, err := e.auth(t).UserInfo(context.Background(), true)
 	if err != nil || got.Sub() != e.user.ID {
 		t.Fatalf("%v, %v", got, err)
 	}
@@ -289,8 +289,8 @@ func TestNotAuthenticated(t *testing.T) {
 				if _, err := a.AccessTokenInfo(ctx, refresh); !errors.Is(err, fiefcli.ErrNotAuthenticated) {
 					t.Errorf("AccessTokenInfo(%v): %v", refresh, err)
 				}
-				if _, err := a.CurrentUser(ctx, refresh); !errors.Is(err, fiefcli.ErrNotAuthenticated) {
-					t.Errorf("CurrentUser(%v): %v", refresh, err)
+				if _, err := a.UserInfo(ctx, refresh); !errors.Is(err, fiefcli.ErrNotAuthenticated) {
+					t.Errorf("UserInfo(%v): %v", refresh, err)
 				}
 			}
 			if n := e.srv.Requests(fieftest.EndpointToken) + e.srv.Requests(fieftest.EndpointUserinfo); n != 0 {
@@ -311,7 +311,7 @@ func TestPermissionsTightened(t *testing.T) {
 	writeFile(t, e.path, 0o644, user, tokens)
 	a := e.auth(t)
 	checkPerm(t, e.path, 0o600)
-	if _, err := a.CurrentUser(context.Background(), false); err != nil {
+	if _, err := a.UserInfo(context.Background(), false); err != nil {
 		t.Errorf("the loaded credentials are not used: %v", err)
 	}
 
@@ -359,7 +359,7 @@ func TestSymlinkNotFollowed(t *testing.T) {
 	a := e.auth(t)
 	os.Remove(e.path)
 	os.Symlink(target, e.path)
-	if _, err := a.CurrentUser(context.Background(), true); err != nil {
+	if _, err := a.UserInfo(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(e.path); err != nil || !fi.Mode().IsRegular() {
@@ -389,7 +389,7 @@ func TestLogout(t *testing.T) {
 	if _, err := os.Stat(e.path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the file is still there: %v", err)
 	}
-	if _, err := a.CurrentUser(context.Background(), false); !errors.Is(err, fiefcli.ErrNotAuthenticated) {
+	if _, err := a.UserInfo(context.Background(), false); !errors.Is(err, fiefcli.ErrNotAuthenticated) {
 		t.Errorf("after logout: %v", err)
 	}
 	if err := a.Logout(); err != nil {
@@ -490,10 +490,10 @@ func TestRefreshSaveFailure(t *testing.T) {
 	if readFile(t, long).Tokens.AccessToken != tokens.AccessToken {
 		t.Error("the file changed")
 	}
-	if _, err := a.CurrentUser(ctx, true); err == nil {
-		t.Error("CurrentUser saved nothing and reported no error")
+	if _, err := a.UserInfo(ctx, true); err == nil {
+		t.Error("UserInfo saved nothing and reported no error")
 	}
-	if got, err := a.CurrentUser(ctx, false); err != nil || got.Email() != email {
+	if got, err := a.UserInfo(ctx, false); err != nil || got.Email() != email {
 		t.Errorf("in-memory user %v, %v", got, err)
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(long)); len(entries) != 1 {

@@ -18,6 +18,7 @@ import (
 	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/fiefcli"
 	"github.com/fief-go/fief/fieftest"
+	"golang.org/x/oauth2"
 )
 
 const (
@@ -69,9 +70,9 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// auth returns an Auth on e's credentials path that listens on e.addr and
+// auth returns a Session on e's credentials path that listens on e.addr and
 // prints nothing.
-func (e *env) auth(t *testing.T, opts ...fiefcli.Option) *fiefcli.Auth {
+func (e *env) auth(t *testing.T, opts ...fiefcli.Option) *fiefcli.Session {
 	t.Helper()
 	opts = append([]fiefcli.Option{fiefcli.WithListenAddr(e.addr), fiefcli.WithOutput(io.Discard)}, opts...)
 	a, err := fiefcli.New(e.client, e.path, opts...)
@@ -86,7 +87,7 @@ func (e *env) auth(t *testing.T, opts ...fiefcli.Option) *fiefcli.Auth {
 func (e *env) login(t *testing.T) (*fief.Tokens, fief.UserInfo) {
 	t.Helper()
 	verifier := fief.GenerateCodeVerifier()
-	challenge, _ := fief.CodeChallenge(verifier, "S256")
+	challenge := oauth2.S256ChallengeFromVerifier(verifier)
 	code := e.srv.IssueCode(fieftest.CodeRequest{
 		UserID:              e.user.ID,
 		ClientID:            clientID,

@@ -12,7 +12,7 @@
 //		Addrs:                 []string{"redis:6379"},
 //		ContextTimeoutEnabled: true,
 //	})
-//	auth, err := fief.NewAuth(client, fief.WithUserInfoCache(rediscache.New(rdb)))
+//	auth, err := fief.NewAuthenticator(client, fief.WithUserInfoCache(rediscache.New(rdb)))
 //
 // # Entries
 //

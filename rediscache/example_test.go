@@ -29,14 +29,17 @@ func Example() {
 	defer rdb.Close()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	cache := rediscache.New(rdb,
+	cache, err := rediscache.New(rdb,
 		rediscache.WithPrefix("myapp:userinfo:"),
 		rediscache.WithTTL(15*time.Minute),
 		rediscache.WithLogger(logger),
 	)
+	if err != nil {
+		log.Fatal(err)
+	}
 	// The middleware logs Redis errors and falls back to Fief's userinfo
 	// endpoint: Redis being down does not fail requests.
-	auth, err := fief.NewAuth(client, fief.WithUserInfoCache(cache), fief.WithLogger(logger))
+	auth, err := fief.NewAuthenticator(client, fief.WithUserInfoCache(cache), fief.WithLogger(logger))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -64,8 +67,11 @@ func ExampleNew() {
 	})
 
 	for _, rdb := range []redis.UniversalClient{sentinel, cluster} {
-		cache := rediscache.New(rdb)
-		_ = cache // fief.NewAuth(client, fief.WithUserInfoCache(cache))
+		cache, err := rediscache.New(rdb)
+		if err != nil {
+			log.Fatal(err)
+		}
+		_ = cache // fief.NewAuthenticator(client, fief.WithUserInfoCache(cache))
 	}
 }
 
@@ -74,7 +80,10 @@ func ExampleNew() {
 func ExampleCache_Delete() {
 	client, _ := fief.New("https://example.fief.dev", "CLIENT_ID", "CLIENT_SECRET")
 	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
-	cache := rediscache.New(rdb)
+	cache, err := rediscache.New(rdb)
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	updateNickname := func(ctx context.Context, accessToken, nickname string) error {
 		user, err := client.UpdateProfile(ctx, accessToken, map[string]any{"nickname": nickname})

@@ -1,12 +1,9 @@
 package rediscache
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -35,50 +32,66 @@ type Cache struct {
 var _ fief.UserInfoCache = (*Cache)(nil)
 
 // Option configures a Cache.
-type Option func(*Cache)
+type Option func(*Cache) error
 
 // WithPrefix sets the prefix of the keys (default DefaultPrefix,
 // "fief:userinfo:"); a user's key is the prefix followed by the user ID.
 // Give each application or Fief tenant sharing a Redis its own prefix.
 func WithPrefix(prefix string) Option {
-	return func(c *Cache) { c.prefix = prefix }
+	return func(c *Cache) error {
+		c.prefix = prefix
+		return nil
+	}
 }
 
 // WithTTL sets how long an entry lives after Set (default DefaultTTL, one
 // hour): the longest a change made outside the application takes to be
-// seen. It panics if ttl is less than a millisecond, Redis's resolution.
+// seen. It must be at least a millisecond, Redis's resolution.
 func WithTTL(ttl time.Duration) Option {
-	if ttl < time.Millisecond {
-		panic(fmt.Sprintf("rediscache: WithTTL: ttl %v is less than a millisecond", ttl))
+	return func(c *Cache) error {
+		if ttl < time.Millisecond {
+			return fmt.Errorf("rediscache: WithTTL: ttl %v is less than a millisecond", ttl)
+		}
+		c.ttl = ttl
+		return nil
 	}
-	return func(c *Cache) { c.ttl = ttl }
 }
 
 // WithTimeout bounds each call to Redis, in addition to the caller's
 // context (default DefaultTimeout, 100ms). Zero leaves calls bounded by
-// their context only. It panics if d is negative.
+// their context only; a negative d is refused.
 func WithTimeout(d time.Duration) Option {
-	if d < 0 {
-		panic(fmt.Sprintf("rediscache: WithTimeout: negative timeout %v", d))
+	return func(c *Cache) error {
+		if d < 0 {
+			return fmt.Errorf("rediscache: WithTimeout: negative timeout %v", d)
+		}
+		c.timeout = d
+		return nil
 	}
-	return func(c *Cache) { c.timeout = d }
 }
 
 // WithLogger logs, at Warn level, what the Cache handles itself rather than
 // returning: entries that are not user info, which Get deletes and treats as
 // misses, and failures to delete them. Errors that Get, Set and Delete
-// return are not logged here (the middleware logs them). A nil logger, the
-// default, logs nothing.
+// return are not logged here (the middleware logs them). By default
+// nothing is logged.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *Cache) { c.logger = l }
+	return func(c *Cache) error {
+		if l == nil {
+			return errors.New("rediscache: WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
 }
 
 // New returns a Cache storing users' info in client, which may be a
 // single-node, Sentinel or Cluster client. The Cache does not close client.
-// New panics if client or an option is nil.
-func New(client redis.UniversalClient, opts ...Option) *Cache {
+// It fails if client is nil or an option is nil or invalid, and makes no
+// request to Redis.
+func New(client redis.UniversalClient, opts ...Option) (*Cache, error) {
 	if isNil(client) {
-		panic("rediscache: New: nil client")
+		return nil, errors.New("rediscache: New: nil client")
 	}
 	c := &Cache{
 		client:  client,
@@ -88,14 +101,16 @@ func New(client redis.UniversalClient, opts ...Option) *Cache {
 	}
 	for _, o := range opts {
 		if o == nil {
-			panic("rediscache: New: nil option")
+			return nil, errors.New("rediscache: New: nil option")
 		}
-		o(c)
+		if err := o(c); err != nil {
+			return nil, err
+		}
 	}
 	if c.timeout > 0 {
 		c.timeoutErr = fmt.Errorf("no answer from Redis within %v: %w", c.timeout, context.DeadlineExceeded)
 	}
-	return c
+	return c, nil
 }
 
 func isNil(client redis.UniversalClient) bool {
@@ -116,42 +131,39 @@ func isNil(client redis.UniversalClient) bool {
 func (c *Cache) Key(userID string) string { return c.prefix + userID }
 
 // Get returns the user's info and true, or false on a miss: no entry, or an
-// entry that is not a JSON object, which Get deletes and logs (see
-// WithLogger). The UserInfo is freshly decoded and belongs to the caller;
-// its numbers are json.Number. A Redis failure or timeout is returned as an
-// error.
+// entry that is not user info ([fief.ParseUserInfo] refuses it), which Get
+// deletes and logs (see WithLogger). A Redis failure or timeout is returned
+// as an error.
 func (c *Cache) Get(ctx context.Context, userID string) (fief.UserInfo, bool, error) {
 	key := c.Key(userID)
 	b, err := call(ctx, c, func(ctx context.Context) ([]byte, error) {
 		return c.client.Get(ctx, key).Bytes()
 	})
 	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
+		return fief.UserInfo{}, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("rediscache: GET: %w", err)
+		return fief.UserInfo{}, false, fmt.Errorf("rediscache: GET: %w", err)
 	}
-	info, err := decode(b)
+	info, err := fief.ParseUserInfo(b)
 	if err != nil {
 		c.dropCorrupt(ctx, key, len(b), err)
-		return nil, false, nil
+		return fief.UserInfo{}, false, nil
 	}
 	return info, true, nil
 }
 
-// Set stores the user's info for the Cache's TTL, replacing any entry. It
-// returns an error, without calling Redis, if info is nil or cannot be
-// encoded as JSON, and Redis's error if the write fails or times out.
+// Set stores the user's info, its JSON object as Fief sent it, for the
+// Cache's TTL, replacing any entry. It returns an error, without calling
+// Redis, for the zero UserInfo, and Redis's error if the write fails or
+// times out.
 func (c *Cache) Set(ctx context.Context, userID string, info fief.UserInfo) error {
-	if info == nil {
-		return errors.New("rediscache: SET: nil user info")
+	if info.IsZero() {
+		return errors.New("rediscache: SET: zero user info")
 	}
-	b, err := json.Marshal(info)
-	if err != nil {
-		return fmt.Errorf("rediscache: SET: encoding user info: %w", err)
-	}
+	b, _ := info.MarshalJSON() // never fails for a UserInfo that is not zero
 	key := c.Key(userID)
-	_, err = call(ctx, c, func(ctx context.Context) (struct{}, error) {
+	_, err := call(ctx, c, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.client.Set(ctx, key, b, c.ttl).Err()
 	})
 	if err != nil {
@@ -193,24 +205,6 @@ func (c *Cache) dropCorrupt(ctx context.Context, key string, size int, decodeErr
 		c.logger.LogAttrs(ctx, slog.LevelWarn, "rediscache: deleting an entry that is not user info failed",
 			slog.String("key", key), slog.String("error", err.Error()))
 	}
-}
-
-// decode decodes an entry: one JSON object, numbers as json.Number, as
-// Fief's answers are decoded.
-func decode(b []byte) (fief.UserInfo, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var info fief.UserInfo
-	if err := dec.Decode(&info); err != nil {
-		return nil, err
-	}
-	if info == nil {
-		return nil, errors.New("null instead of a JSON object")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON object")
-	}
-	return info, nil
 }
 
 // call runs fn, a Redis command, bounded by ctx and the Cache's timeout.

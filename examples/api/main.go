@@ -45,7 +45,7 @@ func run(ctx context.Context, out io.Writer, addr, fiefAddr string) error {
 func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
 	// The default extractor reads "Authorization: Bearer <token>", and the
 	// default answers are RFC 6750's 401 and 403.
-	auth, err := fief.NewAuth(client, fief.WithLogger(logger))
+	auth, err := fief.NewAuthenticator(client, fief.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}

@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 
 // program runs the commands.
 type program struct {
-	auth           *fiefcli.Auth
+	auth           *fiefcli.Session
 	credentials    string
 	timeout        time.Duration
 	stdout, stderr io.Writer
@@ -152,7 +152,7 @@ func (p *program) do(ctx context.Context, command string) error {
 		}
 		fmt.Fprintf(p.stdout, "Logged in as %s. Credentials saved in %s.\n", user.Email(), p.credentials)
 	case "whoami":
-		user, err := p.auth.CurrentUser(ctx, true)
+		user, err := p.auth.UserInfo(ctx, true)
 		if err != nil {
 			return p.loginHint(err)
 		}

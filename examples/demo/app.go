@@ -23,7 +23,10 @@ func newApp(client *fief.Client, appURL string, logger *slog.Logger) (http.Handl
 	// One process: an in-memory cache. Several instances behind a load
 	// balancer need a shared one (package rediscache), and the same
 	// LoginFlowConfig.CookieKey.
-	cache := fief.NewMemoryCache(10_000, 5*time.Minute)
+	cache, err := fief.NewMemoryCache(10_000, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
 	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
 		RedirectURI: appURL + "/auth-callback",
 		// The login stores the ID token's claims here, and logout removes
@@ -41,7 +44,7 @@ func newApp(client *fief.Client, appURL string, logger *slog.Logger) (http.Handl
 	// The web pages: the middleware reads the session cookie the flow sets
 	// and, for a browser without a valid one, starts a login that comes
 	// back to the page it asked for.
-	web, err := fief.NewAuth(client,
+	web, err := fief.NewAuthenticator(client,
 		fief.WithExtractor(flow.Extractor()),
 		fief.WithUserInfoCache(cache),
 		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
@@ -53,7 +56,7 @@ func newApp(client *fief.Client, appURL string, logger *slog.Logger) (http.Handl
 	// The API reads "Authorization: Bearer <token>" and answers 401 without
 	// a valid token: no redirects, no cookies (which would need CSRF
 	// protection).
-	api, err := fief.NewAuth(client, fief.WithLogger(logger))
+	api, err := fief.NewAuthenticator(client, fief.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,9 @@
 // The web app is the library's, not hand-written: fief.LoginFlow does the
 // login (state and PKCE, a sealed cookie bound to the browser), the
 // callback (the code exchange, the session cookie, the user's info cached
-// from the ID token) and the logout; fief.NewAuth's CurrentUser protects
+// from the ID token) and the logout; the Authenticator's CurrentUser protects
 // the page and starts a login for browsers without a session. The API is
-// fief.NewAuth's Authenticated, reading the token from the Authorization
+// the Authenticator's Authenticated, reading the token from the Authorization
 // header.
 //
 //	go -C examples run ./demo [-serve] [-addr 127.0.0.1:0]

@@ -48,9 +48,11 @@ func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
 	// CurrentUser reads the user's info from the cache, or from Fief's
 	// userinfo endpoint on a miss. Without a cache every request would call
 	// Fief.
-	auth, err := fief.NewAuth(client,
-		fief.WithUserInfoCache(fief.NewMemoryCache(10_000, 5*time.Minute)),
-		fief.WithLogger(logger))
+	cache, err := fief.NewMemoryCache(10_000, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := fief.NewAuthenticator(client, fief.WithUserInfoCache(cache), fief.WithLogger(logger))
 	if err != nil {
 		return nil, err
 	}

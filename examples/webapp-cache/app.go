@@ -30,7 +30,11 @@ type config struct {
 func newApp(client *fief.Client, cfg config, logger *slog.Logger) (http.Handler, error) {
 	cache := cfg.Cache
 	if cache == nil {
-		cache = fief.NewMemoryCache(10_000, cacheTTL)
+		mem, err := fief.NewMemoryCache(10_000, cacheTTL)
+		if err != nil {
+			return nil, err
+		}
+		cache = mem
 	}
 	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
 		RedirectURI: cfg.URL + "/auth-callback",
@@ -49,7 +53,7 @@ func newApp(client *fief.Client, cfg config, logger *slog.Logger) (http.Handler,
 	// The middleware reads the session cookie the flow sets, and sends
 	// visitors without a valid one to Fief's login page, to come back to
 	// the page they asked for.
-	auth, err := fief.NewAuth(client,
+	auth, err := fief.NewAuthenticator(client,
 		fief.WithExtractor(flow.Extractor()),
 		fief.WithUserInfoCache(cache),
 		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),

@@ -113,8 +113,12 @@ type userInfoCache struct {
 func newCache(redisURL string) (*userInfoCache, error) {
 	if redisURL == "" {
 		// One process: an in-memory cache.
+		mem, err := fief.NewMemoryCache(10_000, cacheTTL)
+		if err != nil {
+			return nil, err
+		}
 		return &userInfoCache{
-			UserInfoCache: fief.NewMemoryCache(10_000, cacheTTL),
+			UserInfoCache: mem,
 			Description:   "in memory, for this process only (set REDIS_URL to share one on Redis)",
 		}, nil
 	}
@@ -128,10 +132,15 @@ func newCache(redisURL string) (*userInfoCache, error) {
 	// call to 100ms by default), giving its connection back at once.
 	opts.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opts)
+	// Several applications or Fief tenants sharing a Redis need a prefix
+	// each: rediscache.WithPrefix.
+	cache, err := rediscache.New(rdb, rediscache.WithTTL(cacheTTL))
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	return &userInfoCache{
-		// Several applications or Fief tenants sharing a Redis need a
-		// prefix each: rediscache.WithPrefix.
-		UserInfoCache: rediscache.New(rdb, rediscache.WithTTL(cacheTTL)),
+		UserInfoCache: cache,
 		Description:   fmt.Sprintf("Redis at %s, database %d (from REDIS_URL), shared by every instance", opts.Addr, opts.DB),
 		redis:         rdb,
 	}, nil

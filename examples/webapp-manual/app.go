@@ -32,7 +32,7 @@ type app struct {
 // newApp returns the application's handler.
 func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
 	a := &app{client: client, logger: logger}
-	auth, err := fief.NewAuth(client,
+	auth, err := fief.NewAuthenticator(client,
 		fief.WithExtractor(fief.CookieToken(sessionCookie)),
 		fief.WithUnauthorizedHandler(a.login),
 		fief.WithLogger(logger),
@@ -59,12 +59,10 @@ func newApp(client *fief.Client, logger *slog.Logger) (http.Handler, error) {
 // code that comes back to this browser.
 func (a *app) login(w http.ResponseWriter, r *http.Request, _ error) {
 	state, verifier := rand.Text(), fief.GenerateCodeVerifier()
-	challenge, _ := fief.CodeChallenge(verifier, "S256")
 	authURL, err := a.client.AuthURL(r.Context(), callbackURL(r), fief.AuthURLOptions{
-		State:               state,
-		Scopes:              []string{"openid"},
-		CodeChallenge:       challenge,
-		CodeChallengeMethod: "S256",
+		State:        state,
+		Scopes:       []string{"openid"},
+		CodeVerifier: verifier,
 	})
 	if err != nil {
 		a.logger.ErrorContext(r.Context(), "cannot build Fief's login URL", "error", err)

@@ -39,7 +39,7 @@ func newApp(client *fief.Client, cfg config, logger *slog.Logger) (http.Handler,
 	// The middleware reads the session cookie the flow sets, and sends
 	// visitors without a valid one to Fief's login page, to come back to
 	// the page they asked for.
-	auth, err := fief.NewAuth(client,
+	auth, err := fief.NewAuthenticator(client,
 		fief.WithExtractor(flow.Extractor()),
 		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
 		fief.WithLogger(logger),

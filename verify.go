@@ -1,0 +1,477 @@
+package fief
+
+import (
+	"context"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fief-go/fief/internal/jose"
+	"github.com/fief-go/fief/internal/keyset"
+)
+
+// ACR is an authentication context class reference: how strongly the user
+// authenticated. Levels are ordered, so compare them with < and >=.
+type ACR uint8
+
+// The ACR levels Fief issues.
+const (
+	// ACRLevelZero: the session was reused or the token was refreshed.
+	ACRLevelZero ACR = 0
+	// ACRLevelOne: the user typed a password. Fief requires it to change the
+	// password or the email address.
+	ACRLevelOne ACR = 1
+)
+
+var (
+	_ encoding.TextMarshaler   = ACR(0)
+	_ encoding.TextUnmarshaler = (*ACR)(nil)
+)
+
+// ParseACR parses the string form of an ACR ("0" or "1").
+func ParseACR(s string) (ACR, error) {
+	switch s {
+	case "0":
+		return ACRLevelZero, nil
+	case "1":
+		return ACRLevelOne, nil
+	}
+	return 0, fmt.Errorf("fief: unknown ACR %q", s)
+}
+
+// String returns "0" or "1", the form used in tokens.
+func (a ACR) String() string {
+	return string('0' + byte(a))
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (a ACR) MarshalText() ([]byte, error) {
+	if a > ACRLevelOne {
+		return nil, fmt.Errorf("fief: unknown ACR %d", a)
+	}
+	return []byte(a.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (a *ACR) UnmarshalText(b []byte) error {
+	v, err := ParseACR(string(b))
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+// AccessTokenInfo is what a valid access token says. It is an immutable
+// value, like [time.Time]: the verified-token cache, the request context
+// and every caller share one AccessTokenInfo per token, and its methods
+// return copies, so a handler cannot change what another request sees. The
+// zero value holds no token ([AccessTokenInfo.IsZero]).
+type AccessTokenInfo struct{ t *accessToken }
+
+// accessToken is the content of an AccessTokenInfo, never modified once
+// built.
+type accessToken struct {
+	userID      string
+	scopes      []string
+	acr         ACR
+	permissions []string
+	expiry      time.Time
+	token       string
+}
+
+// IsZero reports whether i holds no token.
+func (i AccessTokenInfo) IsZero() bool { return i.t == nil }
+
+// UserID returns the user's UUID (the sub claim), in canonical lower-case
+// form.
+func (i AccessTokenInfo) UserID() string {
+	if i.t == nil {
+		return ""
+	}
+	return i.t.userID
+}
+
+// Scopes returns a copy of the granted scopes.
+func (i AccessTokenInfo) Scopes() []string {
+	if i.t == nil {
+		return nil
+	}
+	return slices.Clone(i.t.scopes)
+}
+
+// HasScope reports whether the token grants scope.
+func (i AccessTokenInfo) HasScope(scope string) bool {
+	return i.t != nil && slices.Contains(i.t.scopes, scope)
+}
+
+// ACR returns how strongly the user authenticated.
+func (i AccessTokenInfo) ACR() ACR {
+	if i.t == nil {
+		return ACRLevelZero
+	}
+	return i.t.acr
+}
+
+// Permissions returns a copy of the user's permission codenames.
+func (i AccessTokenInfo) Permissions() []string {
+	if i.t == nil {
+		return nil
+	}
+	return slices.Clone(i.t.permissions)
+}
+
+// HasPermission reports whether the token carries permission.
+func (i AccessTokenInfo) HasPermission(permission string) bool {
+	return i.t != nil && slices.Contains(i.t.permissions, permission)
+}
+
+// Expiry returns the token's exp claim.
+func (i AccessTokenInfo) Expiry() time.Time {
+	if i.t == nil {
+		return time.Time{}
+	}
+	return i.t.expiry
+}
+
+// AccessToken returns the token itself, to call Fief's API on the user's
+// behalf. It is not part of the JSON form, so that logging the info does
+// not leak it.
+func (i AccessTokenInfo) AccessToken() string {
+	if i.t == nil {
+		return ""
+	}
+	return i.t.token
+}
+
+// accessTokenJSON is the JSON form of an AccessTokenInfo.
+type accessTokenJSON struct {
+	UserID      string    `json:"id"`
+	Scopes      []string  `json:"scope"`
+	ACR         ACR       `json:"acr"`
+	Permissions []string  `json:"permissions"`
+	Expiry      time.Time `json:"expiry"`
+}
+
+// MarshalJSON encodes the info as {"id", "scope", "acr", "permissions",
+// "expiry"}, without the token; the zero AccessTokenInfo is null.
+func (i AccessTokenInfo) MarshalJSON() ([]byte, error) {
+	if i.t == nil {
+		return []byte("null"), nil
+	}
+	return json.Marshal(accessTokenJSON{i.t.userID, i.t.scopes, i.t.acr, i.t.permissions, i.t.expiry})
+}
+
+// verifyJWS checks the signature of a parsed token with the tenant keys:
+// the key named by kid, or every key when the token has no kid, and returns
+// the key that verified it. An unknown kid triggers a key-set refresh only
+// when the key set's limits allow one and mayRefresh, called then,
+// approves. mkErr builds the token-class error (access or ID token).
+func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, mayRefresh func() bool, mkErr func(string) error) (keyset.Key, error) {
+	if j.Header.Kid != "" {
+		key, err := c.keys.Get(ctx, j.Header.Kid, mayRefresh)
+		switch {
+		case errors.Is(err, keyset.ErrUnknownKey):
+			return key, mkErr(err.Error())
+		case err != nil:
+			return key, err
+		}
+		if err := j.Verify(key.Public); err != nil {
+			return key, mkErr(err.Error())
+		}
+		return key, nil
+	}
+	keys, err := c.keys.All(ctx)
+	if err != nil {
+		return keyset.Key{}, err
+	}
+	for _, k := range keys {
+		if j.Verify(k.Public) == nil {
+			return k, nil
+		}
+	}
+	return keyset.Key{}, mkErr(jose.ErrSignature.Error())
+}
+
+// always approves every key-set refresh.
+func always() bool { return true }
+
+// accessClaims are the claims of a Fief access token. Pointers tell a
+// missing claim from an empty one; a claim of the wrong JSON type fails the
+// decoding. Its member names must be in jose's decodedNames, so that tokens
+// spell them exactly.
+type accessClaims struct {
+	jose.Registered
+	Scope       jose.Optional[string]       `json:"scope"`
+	ACR         jose.Optional[string]       `json:"acr"`
+	Permissions jose.Optional[jose.Strings] `json:"permissions"`
+}
+
+// Requirement is a condition on an access token: a scope, a minimum ACR or
+// a permission. The same values configure the middleware.
+type Requirement func(*requirements)
+
+type requirements struct {
+	scopes      []string
+	acr         ACR
+	permissions []string
+}
+
+// RequireScopes requires every given scope.
+func RequireScopes(scopes ...string) Requirement {
+	return func(r *requirements) { r.scopes = append(r.scopes, scopes...) }
+}
+
+// RequireACR requires an ACR of at least acr.
+func RequireACR(acr ACR) Requirement {
+	return func(r *requirements) {
+		if acr > r.acr {
+			r.acr = acr
+		}
+	}
+}
+
+// RequirePermissions requires every given permission.
+func RequirePermissions(permissions ...string) Requirement {
+	return func(r *requirements) { r.permissions = append(r.permissions, permissions...) }
+}
+
+func collect(reqs []Requirement) requirements {
+	var r requirements
+	for _, f := range reqs {
+		f(&r)
+	}
+	return r
+}
+
+// check applies the requirements to a valid token, in the reference
+// client's order: scopes, then ACR, then permissions.
+func (r *requirements) check(info AccessTokenInfo) error {
+	for _, s := range r.scopes {
+		if !info.HasScope(s) {
+			return fmt.Errorf("%w: %q", ErrAccessTokenMissingScope, s)
+		}
+	}
+	if info.ACR() < r.acr {
+		return fmt.Errorf("%w: have %s, need %s", ErrAccessTokenACRTooLow, info.ACR(), r.acr)
+	}
+	for _, p := range r.permissions {
+		if !info.HasPermission(p) {
+			return fmt.Errorf("%w: %q", ErrAccessTokenMissingPermission, p)
+		}
+	}
+	return nil
+}
+
+// ValidateAccessToken validates an access token offline with the tenant key
+// set and returns what it says. Checks, in order: compact RS256 JWS of at
+// most 16 KiB with no crit/jku/x5u/x5c/jwk header; signature by the tenant
+// key named by kid (every tenant key when there is no kid); exp present and
+// not past, nbf and iat not in the future (with the leeway); iss equal to the
+// discovered issuer; aud among the accepted audiences when configured; then
+// scope, acr and permissions present, well-typed and satisfying reqs; sub a
+// UUID.
+//
+// Token errors wrap ErrAccessTokenInvalid, ErrAccessTokenExpired,
+// ErrAccessTokenMissingScope, ErrAccessTokenACRTooLow or
+// ErrAccessTokenMissingPermission. When the key set cannot be fetched at all
+// the error wraps ErrDiscovery instead. The only network requests are the
+// first discovery and key-set fetches and a refresh for an unknown key ID.
+func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, reqs ...Requirement) (AccessTokenInfo, error) {
+	info, err := c.verifyAccessToken(ctx, accessToken)
+	if err != nil {
+		return AccessTokenInfo{}, err
+	}
+	r := collect(reqs)
+	if err := r.check(info); err != nil {
+		return AccessTokenInfo{}, err
+	}
+	return info, nil
+}
+
+// verifiedToken is what the verified-token cache remembers of a token.
+type verifiedToken struct {
+	info AccessTokenInfo // immutable, shared by every hit
+	key  keyset.Key      // the key that verified the signature
+}
+
+// verifyAccessToken does every check of ValidateAccessToken but the
+// requirements. A token seen before and still cached skips the signature
+// and JSON work: its result depends only on the token's bytes and the key,
+// which must still be published; its expiry is checked again (strictly,
+// without leeway: a token within its leeway takes the full path).
+func (c *Client) verifyAccessToken(ctx context.Context, token string) (AccessTokenInfo, error) {
+	now := c.now()
+	version := c.keys.Version(now)
+	if c.tokens != nil {
+		if e, ok := c.tokens.Get(token, now, version, c.keyHeld); ok {
+			return e.Value.info, nil
+		}
+	}
+	info, key, err := c.verifyAccessTokenFull(ctx, token, now)
+	if err != nil {
+		return AccessTokenInfo{}, err
+	}
+	if c.tokens != nil {
+		// The token is usually a substring of a request header (or of the
+		// Cookie line, or of the raw query), which the cache would keep
+		// alive, up to 1 MiB, for the token's lifetime: keep a copy. The
+		// info is not shared yet.
+		token = strings.Clone(token)
+		info.t.token = token
+		c.tokens.Put(token, verifiedToken{info: info, key: key}, info.t.expiry, version, now)
+	}
+	return info, nil
+}
+
+// verifyAccessTokenFull verifies the token's signature and claims.
+func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now time.Time) (AccessTokenInfo, keyset.Key, error) {
+	var key keyset.Key
+	j, err := jose.ParseJWS(token)
+	if err != nil {
+		return AccessTokenInfo{}, key, invalidAccessToken(err.Error())
+	}
+	cfg, err := c.openIDConfig(ctx)
+	if err != nil {
+		return AccessTokenInfo{}, key, err
+	}
+	// The claims are decoded once the signature is verified, so that a
+	// forged token costs no JSON work. Only a token naming an unknown key
+	// has its issuer and validity period read before, to decide whether it
+	// may trigger a key-set refresh: one that would be refused anyway
+	// never does, so forged tokens cannot steer requests to Fief.
+	plausible := func() bool {
+		var tc jose.TimeClaims
+		return j.DecodePayload() == nil && json.Unmarshal(j.Payload, &tc) == nil &&
+			tc.CheckTimes(now, c.leeway) == nil && tc.Iss == cfg.Issuer
+	}
+	if key, err = c.verifyJWS(ctx, &j, plausible, invalidAccessToken); err != nil {
+		return AccessTokenInfo{}, key, err
+	}
+	if err := j.DecodePayload(); err != nil {
+		return AccessTokenInfo{}, key, invalidAccessToken(err.Error())
+	}
+	var claims accessClaims
+	if err := json.Unmarshal(j.Payload, &claims); err != nil {
+		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrClaims.Error())
+	}
+	timeErr := claims.CheckTimes(now, c.leeway)
+	switch {
+	case errors.Is(timeErr, jose.ErrExpired):
+		return AccessTokenInfo{}, key, fmt.Errorf("%w: %w", ErrAccessTokenExpired, timeErr)
+	case timeErr != nil:
+		return AccessTokenInfo{}, key, invalidAccessToken(timeErr.Error())
+	case claims.Iss != cfg.Issuer:
+		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrIssuer.Error())
+	case len(c.audiences) > 0 && !claims.Aud.Contains(c.audiences):
+		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrAudience.Error())
+	case !claims.Scope.Set:
+		return AccessTokenInfo{}, key, invalidAccessToken("no scope claim")
+	case !claims.ACR.Set:
+		return AccessTokenInfo{}, key, invalidAccessToken("no acr claim")
+	case !claims.Permissions.Set:
+		return AccessTokenInfo{}, key, invalidAccessToken("no permissions claim")
+	}
+	acr, err := ParseACR(claims.ACR.Value)
+	if err != nil {
+		return AccessTokenInfo{}, key, invalidAccessToken("acr is not \"0\" or \"1\"")
+	}
+	id, ok := canonicalUUID(claims.Sub)
+	if !ok {
+		return AccessTokenInfo{}, key, invalidAccessToken("sub is not a UUID")
+	}
+	return AccessTokenInfo{&accessToken{
+		userID:      id,
+		scopes:      strings.Fields(claims.Scope.Value),
+		acr:         acr,
+		permissions: slices.Clip([]string(claims.Permissions.Value)),
+		expiry:      claims.Exp.Time,
+		token:       token,
+	}}, key, nil
+}
+
+// canonicalUUID parses a UUID in its hyphenated form (any case) and returns
+// it in lower case.
+func canonicalUUID(s string) (string, bool) {
+	if len(s) != 36 {
+		return "", false
+	}
+	b := []byte(s)
+	for i, ch := range b {
+		switch i {
+		case 8, 13, 18, 23:
+			if ch != '-' {
+				return "", false
+			}
+			continue
+		}
+		switch {
+		case '0' <= ch && ch <= '9', 'a' <= ch && ch <= 'f':
+		case 'A' <= ch && ch <= 'F':
+			b[i] = ch + ('a' - 'A')
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
+
+// decodeIDToken decrypts (when an encryption key is set) and verifies an ID
+// token, checks c_hash and at_hash when present, and returns every claim.
+// code and accessToken may be empty; a c_hash (at_hash) claim then fails.
+func (c *Client) decodeIDToken(ctx context.Context, idToken, code, accessToken string) (UserInfo, error) {
+	inner := idToken
+	if c.encKey != nil {
+		plain, err := jose.Decrypt(idToken, c.encKey)
+		if err != nil {
+			return UserInfo{}, invalidIDToken(err.Error())
+		}
+		inner = string(plain)
+	}
+	j, err := jose.ParseJWS(inner)
+	if err != nil {
+		return UserInfo{}, invalidIDToken(err.Error())
+	}
+	if _, err := c.verifyJWS(ctx, &j, always, invalidIDToken); err != nil {
+		return UserInfo{}, err
+	}
+	if err := j.DecodePayload(); err != nil {
+		return UserInfo{}, invalidIDToken(err.Error())
+	}
+	var reg struct {
+		jose.Registered
+		CHash  *string `json:"c_hash"`
+		ATHash *string `json:"at_hash"`
+	}
+	if err := json.Unmarshal(j.Payload, &reg); err != nil {
+		return UserInfo{}, invalidIDToken(jose.ErrClaims.Error())
+	}
+	cfg, err := c.openIDConfig(ctx)
+	if err != nil {
+		return UserInfo{}, err
+	}
+	if err := reg.CheckTimes(c.now(), c.leeway); err != nil {
+		return UserInfo{}, invalidIDToken(err.Error())
+	}
+	if reg.Iss != cfg.Issuer {
+		return UserInfo{}, invalidIDToken(jose.ErrIssuer.Error())
+	}
+	if !reg.Aud.Contains([]string{c.clientID}) {
+		return UserInfo{}, invalidIDToken("audience does not contain the client ID")
+	}
+	if reg.CHash != nil && (code == "" || !jose.HashMatches(*reg.CHash, code)) {
+		return UserInfo{}, invalidIDToken("c_hash does not match the code")
+	}
+	if reg.ATHash != nil && (accessToken == "" || !jose.HashMatches(*reg.ATHash, accessToken)) {
+		return UserInfo{}, invalidIDToken("at_hash does not match the access token")
+	}
+	info, err := ParseUserInfo(j.Payload)
+	if err != nil {
+		return UserInfo{}, invalidIDToken(jose.ErrClaims.Error())
+	}
+	return info, nil
+}
