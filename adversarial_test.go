@@ -114,11 +114,11 @@ type advCase struct {
 // (status, fixed body, WWW-Authenticate), that the handler never ran, and
 // which requests reached Fief and the attacker.
 func TestAdversarialTokens(t *testing.T) {
-	k1 := mwKey()
+	k1 := testKey()
 	s := fieftest.NewTB(t, fieftest.WithSigningKey(k1))
 	kid1 := s.KeyID()
 	kid2 := s.RotateKey() // two published keys; kid2 signs s.AccessToken's tokens
-	user := mwAddUser(s, "anne", "castles:read")
+	user := addNamedUser(s, "anne", "castles:read")
 	uid := user.ID
 
 	var attackerHits atomic.Int64

@@ -37,13 +37,13 @@ func waitGoroutines(t *testing.T, n int, what string) {
 // and valid tokens of users Fief does not know (a userinfo call each).
 // Then, once the client is closed, no goroutine is left behind.
 func TestConcurrentRequestsAndClose(t *testing.T) {
-	s := fieftest.New(fieftest.WithSigningKey(mwKey()))
+	s := fieftest.New(fieftest.WithSigningKey(testKey()))
 	defer s.Close()
 	const users = 50
 	type user struct{ id, email, token string }
 	us := make([]user, users)
 	for i := range us {
-		u := mwAddUser(s, fmt.Sprint("concurrent", i), "castles:read")
+		u := addNamedUser(s, fmt.Sprint("concurrent", i), "castles:read")
 		us[i] = user{u.ID, u.Email, s.AccessToken(u.ID, fieftest.Scopes("openid", "castles"))}
 	}
 	strangers := make([]string, 20) // valid tokens, unknown to Fief
@@ -133,9 +133,9 @@ func TestConcurrentRequestsAndClose(t *testing.T) {
 // TestCloseWithHost: Close closes the connections of the client New made
 // also when WithHost wraps its transport.
 func TestCloseWithHost(t *testing.T) {
-	s := fieftest.New(fieftest.WithSigningKey(mwKey()))
+	s := fieftest.New(fieftest.WithSigningKey(testKey()))
 	defer s.Close()
-	u := mwAddUser(s, "anne", "castles:read")
+	u := addNamedUser(s, "anne", "castles:read")
 	token := s.AccessToken(u.ID)
 	runtime.GC()
 	base := runtime.NumGoroutine()

@@ -7,3 +7,6 @@ import "time"
 func WithClock(now func() time.Time) Option {
 	return func(s *settings) error { s.now = now; return nil }
 }
+
+// SetLoginFlowClock replaces the clock f checks flow expiry with, for tests.
+func SetLoginFlowClock(f *LoginFlow, now func() time.Time) { f.now = now }

@@ -35,7 +35,7 @@ type faultApp struct {
 // memory cache) with a client of s made with opts.
 func newFaultApp(t *testing.T, s *fieftest.Server, opts ...fief.Option) *faultApp {
 	t.Helper()
-	f := &faultApp{s: s, user: mwAddUser(s, fmt.Sprint("user", time.Now().UnixNano()), "castles:read")}
+	f := &faultApp{s: s, user: addNamedUser(s, fmt.Sprint("user", time.Now().UnixNano()), "castles:read")}
 	var err error
 	if f.c, err = fief.New(s.URL, s.ClientID, s.ClientSecret, opts...); err != nil {
 		t.Fatal(err)
@@ -93,30 +93,6 @@ func (f *faultApp) userAnswer(u fieftest.User) mwAnswer {
 	return mwAnswer{200, "", "user=" + u.ID + " email=" + u.Email}
 }
 
-// eventually polls cond for at most 5 s (a hang guard, not a speed
-// requirement).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// within fails if f has not returned after d (a hang guard).
-func within(t *testing.T, d time.Duration, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("%s still running after %v", what, d)
-	}
-}
-
 // roundTrip is one outbound request seen by watchTransport.
 type roundTrip struct {
 	path string
@@ -161,7 +137,7 @@ func (w *watchTransport) active(path string) int {
 // issue lists, against the client and the middleware.
 func TestFaults(t *testing.T) {
 	t.Run("Fief down at start", func(t *testing.T) {
-		s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+		s := newServer(t)
 		s.SetDown(true)
 		// The application starts: New and NewAuthenticator make no request.
 		f := newFaultApp(t, s)
@@ -183,11 +159,11 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("Fief down after warm-up", func(t *testing.T) {
-		s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+		s := newServer(t)
 		f := newFaultApp(t, s)
 		token := f.token()
 		f.expect(t, "/user", token, f.userAnswer(f.user))
-		uncached := mwAddUser(s, "bertrand", "castles:read")
+		uncached := addNamedUser(s, "bertrand", "castles:read")
 		other := s.AccessToken(uncached.ID)
 		s.SetDown(true)
 		defer s.SetDown(false)
@@ -204,7 +180,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("slow Fief: timeouts are honoured", func(t *testing.T) {
-		s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+		s := newServer(t)
 		f := newFaultApp(t, s, fief.WithTimeout(200*time.Millisecond))
 		token := f.token()
 		f.expect(t, "/token", token, mwAnswer{200, "", "user=" + f.user.ID})
@@ -216,7 +192,7 @@ func TestFaults(t *testing.T) {
 			}
 		})
 		// A slow first discovery: 503 in bounded time, then recovery.
-		s2 := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+		s2 := newServer(t)
 		s2.SetFault(fieftest.EndpointDiscovery, fieftest.Fault{Latency: 30 * time.Second, Times: 1})
 		f2 := newFaultApp(t, s2, fief.WithTimeout(200*time.Millisecond))
 		within(t, 2*time.Second, "Authenticated with a slow discovery", func() { f2.expect(t, "/token", f2.token(), ansUnavailable) })
@@ -225,7 +201,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("slow Fief: request cancellation propagates", func(t *testing.T) {
-		s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+		s := newServer(t)
 		watch := newWatchTransport()
 		// A long timeout: only the cancellation can end the call early.
 		c, err := fief.New(s.URL, s.ClientID, s.ClientSecret,
@@ -239,7 +215,7 @@ func TestFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		u := mwAddUser(s, "anne", "castles:read")
+		u := addNamedUser(s, "anne", "castles:read")
 		token := s.AccessToken(u.ID)
 		var ran atomic.Bool
 		returned := make(chan struct{})
@@ -295,7 +271,7 @@ func TestFaults(t *testing.T) {
 	t.Run("every endpoint: 5xx, invalid JSON, huge body, slow", testFaultEveryEndpoint)
 
 	t.Run("key rotation", func(t *testing.T) {
-		s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+		s := newServer(t)
 		f := newFaultApp(t, s, fief.WithKeyRefreshCooldown(0))
 		oldKID := s.KeyID()
 		old := f.token()
@@ -320,7 +296,7 @@ func TestFaults(t *testing.T) {
 	})
 
 	t.Run("key rotation within the cooldown", func(t *testing.T) {
-		s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+		s := newServer(t)
 		f := newFaultApp(t, s) // the default cooldown
 		f.expect(t, "/token", f.token(), mwAnswer{200, "", "user=" + f.user.ID})
 		s.RotateKey()
@@ -344,8 +320,8 @@ func TestFaults(t *testing.T) {
 // key set, a deadline error when slow, never the body's text, never a
 // panic, always in bounded time.
 func testFaultEveryEndpoint(t *testing.T) {
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
-	u := mwAddUser(s, "anne", "castles:read")
+	s := newServer(t)
+	u := addNamedUser(s, "anne", "castles:read")
 	opts := []fief.Option{fief.WithTimeout(200 * time.Millisecond)}
 	c, err := fief.New(s.URL, s.ClientID, s.ClientSecret, opts...)
 	if err != nil {
@@ -461,7 +437,7 @@ func checkErrorText(t *testing.T, err error, secrets ...string) {
 // most one fetch per cooldown and that no request with a known key waits
 // for it; requests naming unknown keys fail, at once outside the fetch.
 func testFaultKidFlood(t *testing.T) {
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+	s := newServer(t)
 	watch := newWatchTransport()
 	defer watch.base.(*http.Transport).CloseIdleConnections()
 	const timeout = 1500 * time.Millisecond

@@ -158,7 +158,7 @@ const fuzzPayload = `{"iss":"https://fief.test","sub":"5ba3c144-cc5e-40c7-9841-8
 // no duplicates, types as Fief issues them) gives the same answer. Neither
 // may panic, and errors are the documented sentinels.
 func FuzzValidateAccessToken(f *testing.F) {
-	key := mwKey()
+	key := testKey()
 	s := fieftest.NewTB(f, fieftest.WithSigningKey(key))
 	u := s.AddUser(fieftest.User{Email: "anne@bretagne.duchy", Permissions: []string{"castles:read"}})
 	c, err := fief.New(s.URL, s.ClientID, s.ClientSecret, fief.WithAudiences(s.ClientID))

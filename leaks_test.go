@@ -78,7 +78,7 @@ func (s *secretSet) check(t *testing.T, where, text string) {
 // secret, password or PKCE verifier, and nothing of Fief's raw answers,
 // appears in any response, header, log line or error text.
 func TestNoLeaks(t *testing.T) {
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
+	s := newServer(t)
 	const password = "hermine-Password-8d1f"
 	u := s.AddUser(fieftest.User{Email: "anne@bretagne.duchy", Password: password, Permissions: []string{"castles:read"}})
 	var logs syncBuffer

@@ -3,7 +3,6 @@ package fief_test
 import (
 	"bytes"
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -20,118 +19,10 @@ import (
 	"github.com/fief-go/fief/fieftest"
 )
 
-// mwKey is one RSA key shared by the middleware tests' servers, so that each
-// test does not pay for a key generation.
-var mwKey = sync.OnceValue(func() *rsa.PrivateKey { return fieftest.GenerateKey(2048) })
-
-// mwEnv is a fieftest server, a client for it and one user.
-type mwEnv struct {
-	s    *fieftest.Server
-	c    *fief.Client
-	user fieftest.User
-}
-
-func newMWEnv(t testing.TB, opts ...fief.Option) *mwEnv {
-	t.Helper()
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(mwKey()))
-	c, err := fief.New(s.URL, s.ClientID, s.ClientSecret, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &mwEnv{s: s, c: c, user: mwAddUser(s, "anne", "castles:read")}
-}
-
-func mwAddUser(s *fieftest.Server, name string, perms ...string) fieftest.User {
-	return s.AddUser(fieftest.User{
-		Email:         name + "@bretagne.duchy",
-		Password:      "herminetruc",
-		EmailVerified: true,
-		Fields:        map[string]any{"first_name": name},
-		Permissions:   perms,
-	})
-}
-
-func (e *mwEnv) auth(t testing.TB, opts ...fief.AuthOption) *fief.Authenticator {
-	t.Helper()
-	a, err := fief.NewAuthenticator(e.c, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-// token mints an access token for the env's user that meets mwReqs.
-func (e *mwEnv) token(opts ...fieftest.TokenOption) string {
-	base := []fieftest.TokenOption{fieftest.Scopes("openid", "castles"), fieftest.ACR("1"), fieftest.Permissions("castles:read")}
-	return e.s.AccessToken(e.user.ID, append(base, opts...)...)
-}
-
-// mwReqs are the requirements of the test routes.
-var mwReqs = []fief.RouteOption{
-	fief.RequireScopes("castles"), fief.RequireACR(fief.ACRLevelOne), fief.RequirePermissions("castles:read"),
-}
-
-func mwRouteOpts(extra ...fief.RouteOption) []fief.RouteOption {
-	return append(append([]fief.RouteOption(nil), mwReqs...), extra...)
-}
-
-// mwEcho answers 200 with what the middleware put in the context.
-var mwEcho = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	info, okInfo := fief.AccessTokenInfoFromContext(r.Context())
-	user, okUser := fief.UserInfoFromContext(r.Context())
-	switch {
-	case okInfo && okUser:
-		fmt.Fprintf(w, "user=%s email=%s", info.UserID(), user.Email())
-	case okInfo:
-		fmt.Fprintf(w, "user=%s", info.UserID())
-	case okUser:
-		fmt.Fprint(w, "user info without token info")
-	default:
-		fmt.Fprint(w, "anonymous")
-	}
-})
-
-// serve runs one request with the bearer token (none if "") through h.
-func mwServe(h http.Handler, token string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(http.MethodGet, "/castles", nil)
-	if token != "" {
-		r.Header.Set("Authorization", "Bearer "+token)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
-}
-
-type mwAnswer struct {
-	status int
-	wwwAuth,
-	body string
-}
-
-func (a mwAnswer) check(t *testing.T, what string, status int, h http.Header, body string) {
-	t.Helper()
-	if status != a.status || h.Get("WWW-Authenticate") != a.wwwAuth || body != a.body {
-		t.Errorf("%s: got %d WWW-Authenticate=%q body %q; want %d %q %q",
-			what, status, h.Get("WWW-Authenticate"), body, a.status, a.wwwAuth, a.body)
-	}
-	if a.status >= 400 && h.Get("Content-Type") != "application/json" {
-		t.Errorf("%s: Content-Type %q", what, h.Get("Content-Type"))
-	}
-}
-
-var (
-	ansNoToken      = mwAnswer{401, "Bearer", `{"detail":"Unauthorized"}`}
-	ansInvalid      = mwAnswer{401, `Bearer error="invalid_token"`, `{"detail":"Unauthorized"}`}
-	ansForbidden    = mwAnswer{403, `Bearer error="insufficient_scope"`, `{"detail":"Forbidden"}`}
-	ansUnavailable  = mwAnswer{503, "", `{"detail":"Service Unavailable"}`}
-	ansAnonymous    = mwAnswer{200, "", "anonymous"}
-	ansUnauthorized = ansInvalid
-)
-
 // TestDecisionTable runs every row of the reference decision table through
 // Authenticated and CurrentUser, optional or not, over real HTTP.
 func TestDecisionTable(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	a := e.auth(t, fief.WithUserInfoCache(memCache(t, 10, time.Minute)))
 	mux := http.NewServeMux()
 	mux.Handle("/token", a.Authenticated(mwRouteOpts()...)(mwEcho))
@@ -195,15 +86,8 @@ func TestDecisionTable(t *testing.T) {
 	}
 }
 
-func mwUserAnswer(a, validUser mwAnswer) mwAnswer {
-	if a.status == 200 && a.body != "anonymous" {
-		return validUser
-	}
-	return a
-}
-
 func TestFiefUnavailable(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	cache := memCache(t, 10, time.Minute)
 	a := e.auth(t)
 	cached := e.auth(t, fief.WithUserInfoCache(cache))
@@ -258,7 +142,7 @@ func TestFiefUnavailable(t *testing.T) {
 // TestUserinfoAnswers: how CurrentUser answers each kind of userinfo
 // failure, on strict and optional routes.
 func TestUserinfoAnswers(t *testing.T) {
-	e := newMWEnv(t, fief.WithTimeout(300*time.Millisecond))
+	e := newEnv(t, fief.WithTimeout(300*time.Millisecond))
 	a := e.auth(t)
 	strict := a.CurrentUser()(mwEcho)
 	optional := a.CurrentUser(fief.Optional())(mwEcho)
@@ -311,7 +195,7 @@ func TestUserinfoAnswers(t *testing.T) {
 
 func TestCurrentUserCache(t *testing.T) {
 	ctx := context.Background()
-	e := newMWEnv(t)
+	e := newEnv(t)
 	cache := memCache(t, 10, time.Minute)
 	a := e.auth(t, fief.WithUserInfoCache(cache))
 	uncached := e.auth(t)
@@ -414,7 +298,7 @@ func (c *brokenCache) Delete(context.Context, string) error { return nil }
 
 // TestCacheErrors: a failing cache is a miss, logged, never a failed request.
 func TestCacheErrors(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	var logs bytes.Buffer
 	cache := &brokenCache{}
 	a := e.auth(t, fief.WithUserInfoCache(cache), fief.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -459,14 +343,15 @@ func (c *blockingCache) Get(ctx context.Context, _ string) (fief.UserInfo, bool,
 }
 
 func (c *blockingCache) Set(context.Context, string, fief.UserInfo) error { return nil }
-func (c *blockingCache) Delete(context.Context, string) error             { return nil }
+
+func (c *blockingCache) Delete(context.Context, string) error { return nil }
 
 // TestConcurrentMissesShareOneCall: simultaneous cache misses of one user,
 // each with its own token, make a single userinfo call, and every handler
 // reads the same immutable value without racing.
 func TestConcurrentMissesShareOneCall(t *testing.T) {
 	const n = 20
-	e := newMWEnv(t)
+	e := newEnv(t)
 	a := e.auth(t, fief.WithUserInfoCache(&blockingCache{n: n, all: make(chan struct{})}))
 	mutate := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, ok := fief.UserInfoFromContext(r.Context())
@@ -502,7 +387,7 @@ func TestConcurrentMissesShareOneCall(t *testing.T) {
 // TestParallelRequests hammers both middlewares from 200 goroutines over
 // real HTTP (run it with -race).
 func TestParallelRequests(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	a := e.auth(t, fief.WithUserInfoCache(memCache(t, 100, time.Minute)))
 	mux := http.NewServeMux()
 	mux.Handle("GET /token", a.Authenticated(mwRouteOpts()...)(mwEcho))
@@ -514,7 +399,7 @@ func TestParallelRequests(t *testing.T) {
 	tokens := make([]string, users)
 	ids := make([]string, users)
 	for i := range users {
-		u := mwAddUser(e.s, fmt.Sprint("user", i), "castles:read")
+		u := addNamedUser(e.s, fmt.Sprint("user", i), "castles:read")
 		ids[i] = u.ID
 		tokens[i] = e.s.AccessToken(u.ID, fieftest.Scopes("openid", "castles"), fieftest.ACR("1"))
 	}
@@ -555,7 +440,7 @@ func TestParallelRequests(t *testing.T) {
 }
 
 func TestExtractorsThroughMiddleware(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	token := e.token()
 	errCustom := errors.New("two tokens in the session")
 	var gotErr error
@@ -638,7 +523,7 @@ func TestExtractorsThroughMiddleware(t *testing.T) {
 // TestCustomHandlers: a web application redirects to Fief's login page, hides
 // forbidden resources and has its own error page.
 func TestCustomHandlers(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	const callback = "https://app.bretagne.duchy/auth-callback"
 	var unauthorizedErr, forbiddenErr, unavailableErr error
 	a := e.auth(t,
@@ -704,7 +589,7 @@ func TestCustomHandlers(t *testing.T) {
 	}
 
 	// The unavailable handler gets discovery failures too.
-	down := newMWEnv(t)
+	down := newEnv(t)
 	down.s.SetDown(true)
 	var gotErr error
 	a2 := down.auth(t, fief.WithUnavailableHandler(func(w http.ResponseWriter, r *http.Request, err error) {
@@ -727,7 +612,7 @@ func TestCustomHandlers(t *testing.T) {
 // TestServeMuxPatterns: the middleware works around and inside Go 1.22
 // ServeMux patterns, and path values survive it.
 func TestServeMuxPatterns(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	a := e.auth(t)
 	item := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, ok := fief.AccessTokenInfoFromContext(r.Context())
@@ -773,7 +658,7 @@ func TestServeMuxPatterns(t *testing.T) {
 // TestRequestNotMutated: the handler gets a copy of the request with a new
 // context; the caller's request is untouched.
 func TestRequestNotMutated(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	a := e.auth(t, fief.WithUserInfoCache(memCache(t, 10, time.Minute)))
 	for name, mw := range map[string]func(http.Handler) http.Handler{
 		"Authenticated": a.Authenticated(),
@@ -808,7 +693,7 @@ func TestRequestNotMutated(t *testing.T) {
 // TestLogs: Fief failures are logged at Warn, refusals at Debug, and no log
 // line ever holds a token.
 func TestLogs(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a := e.auth(t, fief.WithLogger(logger))
@@ -855,7 +740,7 @@ func TestLogs(t *testing.T) {
 }
 
 func TestConstruction(t *testing.T) {
-	e := newMWEnv(t)
+	e := newEnv(t)
 	if _, err := fief.NewAuthenticator(nil); err == nil {
 		t.Error("NewAuthenticator(nil) succeeded")
 	}
@@ -874,14 +759,14 @@ func TestConstruction(t *testing.T) {
 	}
 	a := e.auth(t)
 	for name, f := range map[string]func(){
-		"Authenticated(Refresh())":       func() { a.Authenticated(fief.Refresh()) },
-		"Authenticated(nil)":             func() { a.Authenticated(nil) },
-		"CurrentUser(nil Requirement)":   func() { a.CurrentUser(fief.Requirement(nil)) },
-		"Authenticated()(nil)":           func() { a.Authenticated()(nil) },
-		"CurrentUser()(nil)":             func() { a.CurrentUser()(nil) },
-		"CookieToken(\"\")":              func() { fief.CookieToken("") },
-		"QueryToken(\"\")":               func() { fief.QueryToken("") },
-		"FirstToken(nil)":                func() { fief.FirstToken(fief.BearerToken(), nil) },
+		"Authenticated(Refresh())":     func() { a.Authenticated(fief.Refresh()) },
+		"Authenticated(nil)":           func() { a.Authenticated(nil) },
+		"CurrentUser(nil Requirement)": func() { a.CurrentUser(fief.Requirement(nil)) },
+		"Authenticated()(nil)":         func() { a.Authenticated()(nil) },
+		"CurrentUser()(nil)":           func() { a.CurrentUser()(nil) },
+		"CookieToken(\"\")":            func() { fief.CookieToken("") },
+		"QueryToken(\"\")":             func() { fief.QueryToken("") },
+		"FirstToken(nil)":              func() { fief.FirstToken(fief.BearerToken(), nil) },
 	} {
 		func() {
 			defer func() {

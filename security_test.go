@@ -1,11 +1,7 @@
 package fief_test
 
-// Regression tests for the weaknesses an outside review proved (issue 10).
-// Each failed on the code before its fix.
-
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +11,6 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,22 +18,6 @@ import (
 	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/fieftest"
 )
-
-// secKey is a 2048-bit signing key shared by these tests: minting and
-// rotating with Fief's 4096-bit keys would only slow them down.
-var secKey = sync.OnceValue(func() *rsa.PrivateKey { return fieftest.GenerateKey(2048) })
-
-// testClock is a settable clock for fief.WithClock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Now()} }
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *testClock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // Point 2: the verified-token cache must keep the token, not the request
 // header it was cut from.
@@ -67,7 +46,7 @@ func TestVerifiedTokenCacheRetainsOnlyTheToken(t *testing.T) {
 			return httptest.NewRequest("GET", "/?pad="+pad()+"&access_token="+tok, nil)
 		}},
 	}
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(secKey()))
+	s := newServer(t)
 	u := addUser(s)
 	tokens := make([]string, entries)
 	for i := range tokens {
@@ -113,7 +92,7 @@ func liveHeap() uint64 {
 // Point 4: a handler cannot change what later requests with the same token
 // are granted.
 func TestHandlersCannotRewriteCachedInfo(t *testing.T) {
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(secKey()))
+	s := newServer(t)
 	u := addUser(s, "castles:read")
 	c := newClient(t, s)
 	auth, err := fief.NewAuthenticator(c)
@@ -157,7 +136,7 @@ func TestHandlersCannotRewriteCachedInfo(t *testing.T) {
 // KeySetMaxAge after the key set was fetched, even when every token is a
 // cache hit.
 func TestRemovedKeyDistrustedOnCacheHits(t *testing.T) {
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(secKey()))
+	s := newServer(t)
 	u := addUser(s)
 	clk := newTestClock()
 	c := newClient(t, s, fief.WithClock(clk.Now))
@@ -184,7 +163,7 @@ func TestRemovedKeyDistrustedOnCacheHits(t *testing.T) {
 // new key out for the whole cooldown.
 func TestForgedKidDoesNotDelayRotation(t *testing.T) {
 	const cooldown = 10 * time.Second
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(secKey()))
+	s := newServer(t)
 	u := addUser(s)
 	clk := newTestClock()
 	c := newClient(t, s, fief.WithClock(clk.Now), fief.WithKeyRefreshCooldown(cooldown))
@@ -227,7 +206,7 @@ func TestForgedKidDoesNotDelayRotation(t *testing.T) {
 // Point 7: requests that carry secrets in their body never follow a
 // redirect, whatever HTTP client is configured.
 func TestTokenRequestsDoNotFollowRedirects(t *testing.T) {
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(secKey()))
+	s := newServer(t)
 	u := addUser(s)
 	var stolen atomic.Int32
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -291,7 +270,7 @@ func TestTokenRequestsDoNotFollowRedirects(t *testing.T) {
 // different shapes must cost the same bytes and allocations, with a known
 // kid (a bad signature) and with an unknown one.
 func TestHostileClaimsShapes(t *testing.T) {
-	s := fieftest.NewTB(t, fieftest.WithSigningKey(secKey()))
+	s := newServer(t)
 	u := addUser(s)
 	c := newClient(t, s)
 	ctx := context.Background()

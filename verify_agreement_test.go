@@ -89,7 +89,7 @@ func referenceVerify(token string, keys map[string]*rsa.PublicKey, issuer string
 	if !ok {
 		return AccessTokenInfo{}, ErrAccessTokenInvalid
 	}
-	return AccessTokenInfo{&accessToken{userID: id, scopes: strings.Fields(scope), acr: acr, permissions: perms,
+	return AccessTokenInfo{&tokenInfo{userID: id, scopes: strings.Fields(scope), acr: acr, permissions: perms,
 		expiry: tok.Expiration(), token: token}}, nil
 }
 

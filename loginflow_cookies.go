@@ -1,0 +1,343 @@
+package fief
+
+import (
+	"cmp"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Names of the cookies a LoginFlow sets by default. With InsecureCookies
+// the prefixes __Host- and __Secure- are left out, since browsers accept
+// them on Secure cookies only.
+const (
+	defaultSessionCookie = "fief_app_session"
+	hostPrefix           = "__Host-"
+	securePrefix         = "__Secure-"
+	flowCookieBase       = "fief_flow_"
+	bindCookieBase       = "fief_bind_"
+)
+
+// Bounds of a login flow.
+const (
+	// maxReturnTo bounds the return-to path, which travels in a cookie:
+	// maxPending flow cookies with the longest return-to paths and their
+	// binding cookies stay under 3.5 KiB, leaving room for the session
+	// cookie (at most maxCookieBytes) under the 8 KiB of request headers
+	// many servers and proxies accept.
+	maxReturnTo = 512
+	// maxPending is the number of logins a browser may have in progress:
+	// starting one more drops the oldest.
+	maxPending = 4
+	// maxPendingScan bounds the binding cookies a login start reads.
+	maxPendingScan = 32
+	// maxFlowCookie bounds the flow cookie values the callback tries to
+	// open.
+	maxFlowCookie = 4096
+	// maxFlowCandidates bounds the cookies with the flow's name the callback
+	// tries (a browser sends several when cookies were planted with other
+	// paths or domains).
+	maxFlowCandidates = 4
+	// maxConsumed bounds the set of consumed flows kept against replays.
+	maxConsumed = 1 << 16
+	// maxCookieBytes is the size of the largest cookie (name and value)
+	// every browser keeps (RFC 6265 section 6.1).
+	maxCookieBytes = 4096
+	// bindingBytes is the size of a binding cookie's value: the start time
+	// of its login (Unix nanoseconds, 8 bytes), which orders the logins in
+	// progress, and 16 random bytes.
+	bindingBytes = 8 + 16
+)
+
+// newFlowKeys derives from the configured secret, each bound to its
+// purpose, the flow cookies' AES-256-GCM key and the HMAC-SHA256 key that
+// derives PKCE verifiers from states.
+func newFlowKeys(secret []byte) (cipher.AEAD, []byte, error) {
+	key, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow cookie v2", 32)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: deriving the cookie key: %w", err)
+	}
+	verifierKey, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow PKCE verifier v1", 32)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: deriving the verifier key: %w", err)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	return aead, verifierKey, err
+}
+
+// validCookieName reports whether name is an RFC 6265 token.
+func validCookieName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// flowState is what a flow cookie holds.
+type flowState struct {
+	ReturnTo string
+	Expires  int64 // Unix seconds
+}
+
+// pending returns the IDs of the logins in progress in the browser that
+// sent r, oldest first, from their binding cookies (at most
+// maxPendingScan of them). Concurrent starts in one browser do not see
+// each other's cookies, so a browser may briefly have more than maxPending
+// logins in progress; the next start drops the excess.
+func (f *LoginFlow) pending(r *http.Request) []string {
+	type login struct {
+		id      string
+		started uint64
+	}
+	var logins []login
+	for _, c := range r.Cookies() {
+		id, ok := strings.CutPrefix(c.Name, f.bindPrefix)
+		if !ok || len(id) != 2*8 || slices.ContainsFunc(logins, func(l login) bool { return l.id == id }) {
+			continue
+		}
+		b, err := base64.RawURLEncoding.DecodeString(c.Value)
+		if err != nil || len(b) != bindingBytes {
+			continue
+		}
+		if logins = append(logins, login{id, binary.BigEndian.Uint64(b)}); len(logins) == maxPendingScan {
+			break
+		}
+	}
+	slices.SortFunc(logins, func(a, b login) int { return cmp.Or(cmp.Compare(a.started, b.started), strings.Compare(a.id, b.id)) })
+	ids := make([]string, len(logins))
+	for i, l := range logins {
+		ids[i] = l.id
+	}
+	return ids
+}
+
+// flowID returns the ID of the flow with state, which names its cookies:
+// 64 bits of the state's SHA-256 in hex, so that flows do not share
+// cookies.
+func flowID(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(sum[:8])
+}
+
+// verifier returns the PKCE verifier of the flow with state: its
+// HMAC-SHA256 under the verifier key, 43 base64url characters.
+func (f *LoginFlow) verifier(state string) string {
+	m := hmac.New(sha256.New, f.verifierKey)
+	m.Write([]byte(state))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// flowAD is the associated data of the flow cookie of the flow with state
+// and id: the names of its cookies, the value of its binding cookie and the
+// state, bound to this purpose, so that a sealed value is valid under its
+// own name, with its own binding cookie and for its own state only.
+func (f *LoginFlow) flowAD(id, binding, state string) []byte {
+	return []byte("fief-go login flow\x00" + f.flowPrefix + id + "\x00" + f.bindPrefix + id + "\x00" + binding + "\x00" + state)
+}
+
+// seal encrypts and authenticates st for the flow cookie of the flow with
+// id and state, bound to the binding cookie's value. The plaintext is the
+// expiry (8 bytes, big-endian) followed by the return-to path.
+func (f *LoginFlow) seal(id, binding, state string, st flowState) string {
+	n := f.aead.NonceSize()
+	buf := make([]byte, n, n+8+len(st.ReturnTo)+f.aead.Overhead())
+	_, _ = rand.Read(buf)
+	plain := binary.BigEndian.AppendUint64(buf[n:], uint64(st.Expires))
+	plain = append(plain, st.ReturnTo...)
+	// In place: the ciphertext overwrites the plaintext, after the nonce.
+	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(buf, buf[:n], plain, f.flowAD(id, binding, state)))
+}
+
+// open decrypts and authenticates the value of the flow cookie of the flow
+// with id and state with the value of a binding cookie.
+func (f *LoginFlow) open(id, binding, state, value string) (*flowState, bool) {
+	if len(value) > maxFlowCookie || len(binding) != base64.RawURLEncoding.EncodedLen(bindingBytes) {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil || len(b) < f.aead.NonceSize()+8+f.aead.Overhead() {
+		return nil, false
+	}
+	n := f.aead.NonceSize()
+	plain, err := f.aead.Open(nil, b[:n], b[n:], f.flowAD(id, binding, state))
+	if err != nil {
+		return nil, false
+	}
+	return &flowState{ReturnTo: string(plain[8:]), Expires: int64(binary.BigEndian.Uint64(plain))}, true
+}
+
+// takeFlow returns the flow of state from its cookies, which it deletes,
+// and marks the flow consumed. It returns nil if the flow cookie or the
+// binding cookie is missing, if the flow cookie is not authentic or not
+// bound to the binding cookie, or if the flow expired, is of another state
+// or was consumed before.
+func (f *LoginFlow) takeFlow(w http.ResponseWriter, r *http.Request, state string) *flowState {
+	ctx := r.Context()
+	id := flowID(state)
+	name, bindName := f.flowPrefix+id, f.bindPrefix+id
+	cookies, bindings := r.CookiesNamed(name), r.CookiesNamed(bindName)
+	if len(bindings) > 0 {
+		http.SetCookie(w, f.cookie(bindName, "", "/", -1))
+	}
+	if len(cookies) == 0 {
+		f.log(ctx, slog.LevelInfo, "fief: login failed: no cookie for this state (unknown or forged state, expired cookie, or a callback already used)", nil,
+			f.pathMismatch(r)...)
+		return nil
+	}
+	http.SetCookie(w, f.cookie(name, "", f.callbackPath, -1))
+	if len(bindings) == 0 {
+		// The flow cookie came without the binding cookie that its browser
+		// got with it: planted by another site, or the browser lost it.
+		f.log(ctx, slog.LevelInfo, "fief: login failed: no binding cookie for this flow (a flow cookie planted by another site, or a browser that dropped the cookie)", nil)
+		return nil
+	}
+	var flow *flowState
+try:
+	for _, c := range cookies[:min(len(cookies), maxFlowCandidates)] {
+		for _, b := range bindings[:min(len(bindings), maxFlowCandidates)] {
+			// The seal covers the state: it opens for this state only.
+			if st, ok := f.open(id, b.Value, state, c.Value); ok {
+				flow = st
+				break try
+			}
+		}
+	}
+	now := f.now()
+	switch {
+	case flow == nil:
+		f.log(ctx, slog.LevelInfo, "fief: login failed: flow cookie forged, tampered with or bound to another browser", nil)
+		return nil
+	case !now.Before(time.Unix(flow.Expires, 0)):
+		f.log(ctx, slog.LevelInfo, "fief: login failed: flow expired", nil)
+		return nil
+	case !f.consumed.add(sha256.Sum256([]byte(state)), now, now.Add(LoginFlowLifetime)):
+		f.log(ctx, slog.LevelInfo, "fief: login failed: flow replayed", nil)
+		return nil
+	}
+	return flow
+}
+
+// cookie returns a cookie of the flow: HttpOnly, SameSite=Lax (sent on the
+// top-level navigation back from Fief), Secure unless InsecureCookies. A
+// negative maxAge deletes it.
+func (f *LoginFlow) cookie(name, value, path string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     path,
+		MaxAge:   maxAge,
+		Secure:   f.secure,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+// cleanReturnTo returns s in canonical form if it is a path on the
+// application: it starts with exactly one "/", is ASCII without control
+// characters, backslashes or a scheme or host, also once unescaped, and
+// fits in maxReturnTo bytes.
+func cleanReturnTo(s string) (string, bool) {
+	if s == "" || len(s) > maxReturnTo || s[0] != '/' || strings.HasPrefix(s, "//") {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '\\' {
+			return "", false
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	// Once unescaped, the path must be as harmless, for handlers that
+	// redirect to it.
+	p := u.Path
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsFunc(p, func(c rune) bool {
+		return c < 0x20 || c == 0x7f || c == '\\'
+	}) {
+		return "", false
+	}
+	out := u.EscapedPath()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") {
+		return "", false
+	}
+	if u.RawQuery != "" || u.ForceQuery {
+		out += "?" + u.RawQuery
+	}
+	if u.Fragment != "" {
+		out += "#" + u.EscapedFragment()
+	}
+	return out, true
+}
+
+// consumedSet remembers the flows the callback accepted, by the SHA-256 of
+// their state, until they expire. It is bounded: beyond max entries the
+// oldest are forgotten early. Entries are added with expiries in
+// increasing order (the time of consumption plus the flow lifetime), so
+// the queue is also in expiry order.
+type consumedSet struct {
+	mu    sync.Mutex
+	max   int
+	seen  map[[32]byte]time.Time
+	queue []consumedEntry
+	head  int
+}
+
+type consumedEntry struct {
+	key     [32]byte
+	expires time.Time
+}
+
+// add records key until expires and reports whether it was new.
+func (s *consumedSet) add(key [32]byte, now, expires time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.seen[key]; ok && now.Before(exp) {
+		return false
+	}
+	if s.seen == nil {
+		s.seen = make(map[[32]byte]time.Time)
+	}
+	for s.head < len(s.queue) {
+		e := s.queue[s.head]
+		if now.Before(e.expires) && len(s.seen) < s.max {
+			break
+		}
+		if s.seen[e.key].Equal(e.expires) {
+			delete(s.seen, e.key)
+		}
+		s.queue[s.head] = consumedEntry{}
+		s.head++
+	}
+	if s.head > len(s.queue)/2 {
+		s.queue = append(s.queue[:0], s.queue[s.head:]...)
+		s.head = 0
+	}
+	s.seen[key] = expires
+	s.queue = append(s.queue, consumedEntry{key, expires})
+	return true
+}
