@@ -114,7 +114,7 @@ func WithEncryptionKey(jwkJSON string) Option {
 }
 
 // WithLeeway sets the clock skew allowed on exp, nbf and iat (default
-// DefaultLeeway, at most MaxLeeway).
+// [DefaultLeeway], at most [MaxLeeway]).
 func WithLeeway(d time.Duration) Option {
 	return func(s *settings) error {
 		if d < 0 || d > MaxLeeway {
@@ -160,7 +160,7 @@ func SkipAudienceCheck() Option {
 	}
 }
 
-// WithTimeout bounds every request to Fief (default DefaultTimeout), in
+// WithTimeout bounds every request to Fief (default [DefaultTimeout]), in
 // addition to the caller's context and the HTTP client's own timeout.
 func WithTimeout(d time.Duration) Option {
 	return func(s *settings) error {
@@ -174,7 +174,7 @@ func WithTimeout(d time.Duration) Option {
 
 // WithKeyRefreshCooldown sets the minimum time between two key-set fetches
 // triggered by a token whose key ID is unknown (default
-// DefaultKeyRefreshCooldown). Tokens with an unknown key ID that arrive
+// [DefaultKeyRefreshCooldown]). Tokens with an unknown key ID that arrive
 // within the cooldown fail at once without any request to Fief.
 func WithKeyRefreshCooldown(d time.Duration) Option {
 	return func(s *settings) error {
@@ -187,7 +187,7 @@ func WithKeyRefreshCooldown(d time.Duration) Option {
 }
 
 // WithVerifiedTokenCache sets how many verified access tokens the Client
-// remembers (default DefaultVerifiedTokenCacheSize; 0 disables the cache).
+// remembers (default [DefaultVerifiedTokenCacheSize]; 0 disables the cache).
 // A token seen again skips the signature check and the claims decoding,
 // whose results depend only on the token's bytes and the tenant key; its
 // expiry is still checked on every call, the requirements too, and the
@@ -274,7 +274,7 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 
 // Close stops the Client's background fetches (of the OpenID configuration
 // and the key set), waits for them, and closes the idle connections of the
-// HTTP client New created (not of one given with WithHTTPClient). Calls
+// HTTP client New created (not of one given with [WithHTTPClient]). Calls
 // that need Fief fail afterwards; a Client that is simply dropped needs no
 // Close.
 func (c *Client) Close() error {
@@ -301,14 +301,14 @@ func parseEncryptionKey(jwkJSON string) (*rsa.PrivateKey, error) {
 }
 
 // openIDConfig returns the tenant's OpenID configuration, fetching it on
-// first use. Failures wrap ErrDiscovery (and a *RequestError for an HTTP
+// first use. Failures wrap [ErrDiscovery] (and a [*RequestError] for an HTTP
 // error status) and are not cached.
 func (c *Client) openIDConfig(ctx context.Context) (*oidc.Config, error) {
 	cfg, err := c.provider.Config(ctx)
 	if err != nil {
 		var se *oidc.StatusError
 		if errors.As(err, &se) {
-			err = &RequestError{Endpoint: "discovery", StatusCode: se.StatusCode, Body: se.Body}
+			err = newRequestError("discovery", se.StatusCode, se.Body)
 		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrDiscovery, c.provider.URL(), err)
 	}
@@ -334,7 +334,7 @@ func (c *Client) fetchKeys(ctx context.Context) ([]keyset.Key, error) {
 		return nil, fail(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fail(&RequestError{Endpoint: "jwks", StatusCode: resp.StatusCode, Body: oidc.Snippet(resp.Body)})
+		return nil, fail(newRequestError("jwks", resp.StatusCode, resp.Body))
 	}
 	set, err := jwk.Parse(resp.Body)
 	if err != nil {
@@ -362,14 +362,14 @@ func (c *Client) fetchKeys(ctx context.Context) ([]keyset.Key, error) {
 }
 
 // send performs req and returns the body of a 2xx answer; other statuses
-// become a *RequestError for endpoint.
+// become a [*RequestError] for endpoint.
 func (c *Client) send(req *http.Request, endpoint string) ([]byte, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fief: %s request: %w", endpoint, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &RequestError{Endpoint: endpoint, StatusCode: resp.StatusCode, Body: oidc.Snippet(resp.Body)}
+		return nil, newRequestError(endpoint, resp.StatusCode, resp.Body)
 	}
 	return resp.Body, nil
 }

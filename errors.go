@@ -7,14 +7,15 @@ import (
 	"net/http"
 
 	"github.com/fief-go/fief/internal/bg"
+	"github.com/fief-go/fief/internal/oidc"
 )
 
 // Sentinel errors, one per exception of the reference Python client. Token
-// errors wrap one of them and an error status from Fief is a *RequestError
+// errors wrap one of them and an error status from Fief is a [*RequestError]
 // (possibly wrapped). When Fief cannot be reached or its answer cannot be
 // used (a transport error, a timeout, a body over 1 MiB, not the JSON
 // expected), the error wraps its cause where there is one
-// (context.DeadlineExceeded, a net.Error, ErrClosed), and ErrDiscovery for
+// (context.DeadlineExceeded, a net.Error, [ErrClosed]), and [ErrDiscovery] for
 // the OpenID configuration and the key set. Callers branch with errors.Is
 // and errors.As, never on text.
 var (
@@ -45,7 +46,7 @@ var (
 
 	// ErrDiscovery reports a failure to fetch or use the OpenID configuration
 	// or the key set (JWKS) of the tenant. The wrapping error says which URL
-	// failed and why; it may also wrap a *RequestError.
+	// failed and why; it may also wrap a [*RequestError].
 	ErrDiscovery = errors.New("fief: discovery failed")
 
 	// ErrClosed reports a call that needs Fief on a Client after Close.
@@ -60,37 +61,45 @@ type RequestError struct {
 	Endpoint string
 	// StatusCode is the HTTP status of the response.
 	StatusCode int
-	// Body is the raw response body, cut to a few KiB. Fief's error bodies
-	// are JSON such as {"error":"invalid_grant"} or {"detail":"ACR_TOO_LOW"}.
+	// Code is Fief's error code from the body: the "error" member of the
+	// token endpoint's answers (e.g. invalid_grant) or a "detail" string
+	// (e.g. ACR_TOO_LOW, or Unauthorized, the reason phrase of the
+	// status); "" when the body has neither or it does not look like a
+	// code (free text, which may echo the request's input, is never taken).
+	Code string
+	// Body is the raw response body, cut to 2 KiB. Fief's error bodies are
+	// JSON such as {"error":"invalid_grant"} or {"detail":"ACR_TOO_LOW"}.
 	Body string
 }
 
+// newRequestError returns the RequestError of a response, its code parsed
+// once.
+func newRequestError(endpoint string, status int, body []byte) *RequestError {
+	return &RequestError{Endpoint: endpoint, StatusCode: status, Code: errorCode(body, status), Body: oidc.Snippet(body)}
+}
+
 // Error implements error. It names Fief's error code when the body has one
-// (the "error" member of token-endpoint errors, or a "detail" string such as
-// ACR_TOO_LOW) but never quotes the body itself: Fief's validation errors
-// echo the request's input, a password for instance, and error texts end up
-// in logs.
+// but never quotes the body itself: Fief's validation errors echo the
+// request's input, a password for instance, and error texts end up in
+// logs.
 func (e *RequestError) Error() string {
-	if code := e.Code(); code != "" {
-		return fmt.Sprintf("fief: %s request failed with status %d (%s)", e.Endpoint, e.StatusCode, code)
+	if e.Code != "" {
+		return fmt.Sprintf("fief: %s request failed with status %d (%s)", e.Endpoint, e.StatusCode, e.Code)
 	}
 	return fmt.Sprintf("fief: %s request failed with status %d", e.Endpoint, e.StatusCode)
 }
 
-// Code returns Fief's error code from the body: the "error" member (e.g.
-// invalid_grant) or a "detail" string (e.g. ACR_TOO_LOW, or Unauthorized,
-// the reason phrase of the status), or "" when the body has neither or it
-// does not look like a code.
-func (e *RequestError) Code() string {
+// errorCode returns the error code of an error body (see RequestError.Code).
+func errorCode(b []byte, status int) string {
 	var body struct {
 		Error  any `json:"error"`
 		Detail any `json:"detail"`
 	}
-	if json.Unmarshal([]byte(e.Body), &body) != nil {
+	if json.Unmarshal(b, &body) != nil {
 		return ""
 	}
 	for _, v := range []any{body.Error, body.Detail} {
-		if s, ok := v.(string); ok && isCode(s, e.StatusCode) {
+		if s, ok := v.(string); ok && isCode(s, status) {
 			return s
 		}
 	}
@@ -125,12 +134,12 @@ func isCode(s string, status int) bool {
 	return lower != upper
 }
 
-// invalidAccessToken returns an ErrAccessTokenInvalid error with a reason.
+// invalidAccessToken returns an [ErrAccessTokenInvalid] error with a reason.
 func invalidAccessToken(reason string) error {
 	return fmt.Errorf("%w: %s", ErrAccessTokenInvalid, reason)
 }
 
-// invalidIDToken returns an ErrIDTokenInvalid error with a reason.
+// invalidIDToken returns an [ErrIDTokenInvalid] error with a reason.
 func invalidIDToken(reason string) error {
 	return fmt.Errorf("%w: %s", ErrIDTokenInvalid, reason)
 }

@@ -1,9 +1,12 @@
 package fief_test
 
 import (
+	"context"
+	"errors"
 	"testing"
 
 	"github.com/fief-go/fief"
+	"github.com/fief-go/fief/fieftest"
 )
 
 func TestRequestErrorText(t *testing.T) {
@@ -16,10 +19,14 @@ func TestRequestErrorText(t *testing.T) {
 		{`{"detail":"<script>alert(1)</script>"}`, "", "fief: token request failed with status 400"},
 		{`not json`, "", "fief: token request failed with status 400"},
 	}
+	s := newServer(t)
+	c := newClient(t, s)
 	for _, tt := range tests {
-		err := &fief.RequestError{Endpoint: "token", StatusCode: 400, Body: tt.body}
-		if err.Code() != tt.code || err.Error() != tt.text {
-			t.Errorf("body %s: Code %q, Error %q", tt.body, err.Code(), err.Error())
+		s.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: 400, Body: tt.body, Times: 1})
+		_, _, err := c.AuthRefreshToken(context.Background(), "r")
+		var re *fief.RequestError
+		if !errors.As(err, &re) || re.Code != tt.code || err.Error() != tt.text || re.Body != tt.body {
+			t.Errorf("body %s: %#v, Error %q", tt.body, re, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package fief_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -145,45 +146,91 @@ func ExampleAuthenticator_CurrentUser() {
 	// 200 anne@bretagne.duchy (Anna)
 }
 
-// A web application keeps the access token in a cookie and sends visitors
-// without a valid one to Fief's login page.
+// An API answers refused requests in its own error format. It branches on
+// the error, but never writes its text: that is for the server's logs. (A
+// web application sends browsers to Fief's login page instead, with state
+// and PKCE: LoginFlow.RedirectToLogin, see NewLoginFlow.)
 func ExampleWithUnauthorizedHandler() {
 	srv := fieftest.New()
 	defer srv.Close()
 	client, _ := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
-	const callback = "https://app.example.com/auth-callback"
 
 	auth, err := fief.NewAuthenticator(client,
-		fief.WithExtractor(fief.CookieToken("user_session")),
-		fief.WithUnauthorizedHandler(func(w http.ResponseWriter, r *http.Request, _ error) {
-			authURL, err := client.AuthURL(r.Context(), callback, fief.AuthURLOptions{Scopes: []string{"openid"}})
-			if err != nil {
-				http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
-				return
+		fief.WithUnauthorizedHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			code := "invalid_token"
+			switch {
+			case errors.Is(err, fief.ErrNoToken):
+				code = "login_required"
+			case errors.Is(err, fief.ErrAccessTokenExpired):
+				code = "token_expired"
 			}
-			http.Redirect(w, r, authURL, http.StatusTemporaryRedirect)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprintf(w, `{"error":%q}`, code)
 		}),
 	)
 	if err != nil {
 		log.Fatal(err)
 	}
-	page := auth.Authenticated()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := auth.Authenticated()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "your castles")
 	}))
-
-	w := httptest.NewRecorder()
-	page.ServeHTTP(w, httptest.NewRequest("GET", "/castles", nil))
-	fmt.Println(w.Code, strings.HasPrefix(w.Header().Get("Location"), srv.URL+"/authorize?"))
-
-	user := srv.AddUser(fieftest.User{Email: "anne@bretagne.duchy", Password: "herminetruc"})
-	r := httptest.NewRequest("GET", "/castles", nil)
-	r.AddCookie(&http.Cookie{Name: "user_session", Value: srv.AccessToken(user.ID)})
-	w = httptest.NewRecorder()
-	page.ServeHTTP(w, r)
-	fmt.Println(w.Code, w.Body)
+	user := srv.AddUser(fieftest.User{Email: "anne@bretagne.duchy"})
+	for _, token := range []string{"", srv.AccessToken(user.ID, fieftest.ExpiresIn(-time.Hour)), srv.AccessToken(user.ID)} {
+		r := httptest.NewRequest("GET", "/castles", nil)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Body)
+	}
 	// Output:
-	// 307 true
+	// 401 {"error":"login_required"}
+	// 401 {"error":"token_expired"}
 	// 200 your castles
+}
+
+// A valid token that misses a route's requirement gets 403; the handler
+// can tell which kind of requirement failed.
+func ExampleWithForbiddenHandler() {
+	srv := fieftest.New()
+	defer srv.Close()
+	client, _ := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
+	auth, err := fief.NewAuthenticator(client,
+		fief.WithForbiddenHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			msg := "missing permission"
+			switch {
+			case errors.Is(err, fief.ErrAccessTokenMissingScope):
+				msg = "missing scope"
+			case errors.Is(err, fief.ErrAccessTokenACRTooLow):
+				msg = "log in again with your password"
+			}
+			http.Error(w, msg, http.StatusForbidden)
+		}),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	deleteCastle := auth.Authenticated(fief.RequireACR(fief.ACRLevelOne), fief.RequirePermissions("castles:delete"))(
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "deleted") }))
+
+	user := srv.AddUser(fieftest.User{Email: "anne@bretagne.duchy"})
+	for _, token := range []string{
+		srv.AccessToken(user.ID, fieftest.ACR("0"), fieftest.Permissions("castles:delete")),
+		srv.AccessToken(user.ID, fieftest.ACR("1"), fieftest.Permissions("castles:read")),
+		srv.AccessToken(user.ID, fieftest.ACR("1"), fieftest.Permissions("castles:delete")),
+	} {
+		r := httptest.NewRequest("DELETE", "/castles/1", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		deleteCastle.ServeHTTP(w, r)
+		fmt.Println(w.Code, strings.TrimSpace(w.Body.String()))
+	}
+	// Output:
+	// 403 log in again with your password
+	// 403 missing permission
+	// 200 deleted
 }
 
 // Any http.Handler can answer refused requests.

@@ -4,14 +4,16 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/fief-go/fief/internal/jose"
 )
 
 // MaxTokenLength is the length in bytes of the longest access token the
-// middleware accepts. Fief's tokens are a few KiB; longer ones are refused
-// with ErrTokenTooLarge before any parsing.
-const MaxTokenLength = 16 << 10
+// middleware and the client accept, 16 KiB. Fief's tokens are a few KiB;
+// longer ones are refused with [ErrTokenTooLarge] before any parsing.
+const MaxTokenLength = jose.MaxTokenSize
 
-// Errors of the built-in extractors. Both wrap ErrAccessTokenInvalid, so the
+// Errors of the built-in extractors. Both wrap [ErrAccessTokenInvalid], so the
 // middleware answers them like an invalid token (401).
 var (
 	// ErrTokenTooLarge reports a token longer than MaxTokenLength.
@@ -24,7 +26,7 @@ var (
 )
 
 // Extractor finds the access token in a request. A request without a token
-// gives "" and a nil error: that is not an error, and Optional routes let it
+// gives "" and a nil error: that is not an error, and [Optional] routes let it
 // through. An error means the request tried to present a token but did it
 // wrong; the middleware answers it like an invalid token. Implementations
 // must be safe for concurrent use and must not modify the request.
@@ -42,7 +44,7 @@ func (f ExtractorFunc) Extract(r *http.Request) (string, error) { return f(r) }
 // Bearer scheme of RFC 6750: "Bearer <token>", the scheme in any case. A
 // header with another scheme, or that is not exactly a scheme and a token
 // separated by white space, gives no token; several Authorization headers
-// give ErrMalformedAuthorization, a token longer than MaxTokenLength
+// give [ErrMalformedAuthorization], a token longer than [MaxTokenLength]
 // ErrTokenTooLarge. It is the middleware's default.
 func BearerToken() Extractor { return bearerExtractor{} }
 
@@ -93,7 +95,7 @@ func indexBlank(s string) int {
 // applications that keep the access token in an HttpOnly cookie. A missing
 // or empty cookie gives no token; when the browser sends several cookies
 // with that name, the first one counts, as with http.Request.Cookie. A value
-// longer than MaxTokenLength gives ErrTokenTooLarge. CookieToken panics if
+// longer than [MaxTokenLength] gives ErrTokenTooLarge. [CookieToken] panics if
 // name is empty.
 func CookieToken(name string) Extractor {
 	if name == "" {
@@ -120,8 +122,8 @@ func (e cookieExtractor) Extract(r *http.Request) (string, error) {
 // WebSocket connections from browsers: URLs end up in access logs, proxy
 // logs and browser history, tokens with them. A missing or empty parameter
 // gives no token; several parameters with that name give
-// ErrMalformedAuthorization, a value longer than MaxTokenLength
-// ErrTokenTooLarge. QueryToken panics if name is empty.
+// [ErrMalformedAuthorization], a value longer than [MaxTokenLength]
+// ErrTokenTooLarge. [QueryToken] panics if name is empty.
 func QueryToken(name string) Extractor {
 	if name == "" {
 		panic("fief: QueryToken: empty parameter name")

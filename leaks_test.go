@@ -274,7 +274,7 @@ func TestNoLeaks(t *testing.T) {
 		var re *fief.RequestError
 		if errors.As(err, &re) {
 			secrets.check(t, "RequestError.Error", re.Error())
-			secrets.check(t, "RequestError.Code", re.Code())
+			secrets.check(t, "RequestError.Code", re.Code)
 		}
 	}
 

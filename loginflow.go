@@ -97,7 +97,7 @@ type LoginFlowConfig struct {
 
 // LoginFlow implements the browser login of a web application with Fief:
 // the authorization code flow with PKCE (S256) and state, a session cookie
-// holding the access token, and logout. Create it with NewLoginFlow and
+// holding the access token, and logout. Create it with [NewLoginFlow] and
 // mount its handlers:
 //
 //	mux.Handle("GET /login", flow.Login())
@@ -299,7 +299,7 @@ func (f *LoginFlow) Login() http.Handler {
 	})
 }
 
-// RedirectToLogin returns an unauthorized handler for WithUnauthorizedHandler
+// RedirectToLogin returns an unauthorized handler for [WithUnauthorizedHandler]
 // that starts a login, like Login, for browsers navigating to a page: a GET
 // or HEAD request without a Sec-Fetch-Mode header or with
 // Sec-Fetch-Mode: navigate. The user comes back to the requested path and
@@ -490,7 +490,7 @@ func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err e
 	case errors.Is(err, ErrDiscovery), errors.As(err, &re) && (re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests):
 		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief unavailable", err)
 		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
-	case re != nil && re.Code() == "invalid_client":
+	case re != nil && re.Code == "invalid_client":
 		// The application's client ID or secret is wrong: not the user's
 		// doing, and retrying will not help until the operators fix it.
 		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief refused the client credentials", err)
@@ -511,7 +511,7 @@ func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err e
 }
 
 // Logout returns the handler that logs the user out: it deletes the
-// session cookie, removes the user's entry from the UserInfoCache (when one
+// session cookie, removes the user's entry from the [UserInfoCache] (when one
 // is configured and the cookie held a valid token) and redirects (303) to
 // Fief's logout page, which ends the Fief session and sends the browser to
 // AfterLogout. Fief does not revoke access tokens: a copy of the token

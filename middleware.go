@@ -10,7 +10,7 @@ import (
 )
 
 // ErrNoToken is the error the unauthorized handler receives when the request
-// carries no access token at all. It does not wrap ErrAccessTokenInvalid:
+// carries no access token at all. It does not wrap [ErrAccessTokenInvalid]:
 // per RFC 6750 a request without credentials is challenged without an error
 // code, and a web application typically redirects it to the login page.
 var ErrNoToken = errors.New("fief: no access token in the request")
@@ -49,7 +49,7 @@ type authConfig struct {
 }
 
 // WithExtractor sets where the middleware finds the access token (default
-// BearerToken: the Authorization header).
+// [BearerToken]: the Authorization header).
 func WithExtractor(e Extractor) AuthOption {
 	return func(c *authConfig) error {
 		if e == nil {
@@ -63,7 +63,7 @@ func WithExtractor(e Extractor) AuthOption {
 // WithUserInfoCache sets the cache CurrentUser reads user info from, keyed by
 // user ID. Without a cache, CurrentUser calls Fief's userinfo endpoint on
 // every request (concurrent requests of one user share a call); a cache such
-// as NewMemoryCache's is strongly recommended.
+// as [NewMemoryCache]'s is strongly recommended.
 func WithUserInfoCache(c UserInfoCache) AuthOption {
 	return func(cfg *authConfig) error {
 		if c == nil {
@@ -75,10 +75,10 @@ func WithUserInfoCache(c UserInfoCache) AuthOption {
 }
 
 // WithUnauthorizedHandler replaces the answer to a request without a usable
-// token: none (err is ErrNoToken), a malformed, invalid or expired one (err
-// wraps ErrAccessTokenInvalid or ErrAccessTokenExpired), or one Fief refused
-// at the userinfo endpoint (err wraps ErrAccessTokenInvalid and a
-// *RequestError). A web application redirects to the login page here.
+// token: none (err is [ErrNoToken]), a malformed, invalid or expired one (err
+// wraps [ErrAccessTokenInvalid] or [ErrAccessTokenExpired]), or one Fief refused
+// at the userinfo endpoint (err wraps [ErrAccessTokenInvalid] and a
+// [*RequestError]). A web application redirects to the login page here.
 //
 // The default answers 401 with WWW-Authenticate: Bearer, plus
 // error="invalid_token" when a token was presented (RFC 6750), and the body
@@ -95,8 +95,8 @@ func WithUnauthorizedHandler(f ErrorHandlerFunc) AuthOption {
 
 // WithForbiddenHandler replaces the answer to a request whose valid token
 // does not meet the route's requirements (err wraps
-// ErrAccessTokenMissingScope, ErrAccessTokenACRTooLow or
-// ErrAccessTokenMissingPermission).
+// [ErrAccessTokenMissingScope], [ErrAccessTokenACRTooLow] or
+// [ErrAccessTokenMissingPermission]).
 //
 // The default answers 403 with WWW-Authenticate: Bearer
 // error="insufficient_scope" and the body {"detail":"Forbidden"}.
@@ -112,9 +112,9 @@ func WithForbiddenHandler(f ErrorHandlerFunc) AuthOption {
 
 // WithUnavailableHandler replaces the answer to a request that cannot be
 // authenticated because Fief cannot be used: discovery or the key set cannot
-// be fetched (err wraps ErrDiscovery), or the userinfo call failed in
+// be fetched (err wraps [ErrDiscovery]), or the userinfo call failed in
 // transport, timed out, or got a 5xx, 408 or 429 status or an answer that is
-// not a user (err may wrap a *RequestError).
+// not a user (err may wrap a [*RequestError]).
 //
 // The default answers 503 with Retry-After: 5 and the body
 // {"detail":"Service Unavailable"}. A garbled answer from Fief gets 503 too,
@@ -168,8 +168,8 @@ func NewAuthenticator(c *Client, opts ...AuthOption) (*Authenticator, error) {
 	return &Authenticator{client: c, cfg: cfg}, nil
 }
 
-// RouteOption configures one route's middleware: a Requirement (RequireScopes,
-// RequireACR, RequirePermissions), Optional or Refresh.
+// RouteOption configures one route's middleware: a Requirement ([RequireScopes],
+// [RequireACR], [RequirePermissions]), [Optional] or Refresh.
 type RouteOption interface {
 	applyRoute(*routeConfig)
 }
@@ -240,7 +240,7 @@ const (
 
 // AccessTokenInfoFromContext returns the access token info that
 // Authenticated or CurrentUser stored in the request's context. ok is false
-// on routes without the middleware and for anonymous requests on Optional
+// on routes without the middleware and for anonymous requests on [Optional]
 // routes. The info is an immutable value.
 func AccessTokenInfoFromContext(ctx context.Context) (info AccessTokenInfo, ok bool) {
 	info, ok = ctx.Value(tokenInfoKey).(AccessTokenInfo)
@@ -249,7 +249,7 @@ func AccessTokenInfoFromContext(ctx context.Context) (info AccessTokenInfo, ok b
 
 // UserInfoFromContext returns the user info that CurrentUser stored in the
 // request's context, an immutable value. ok is false on routes without
-// CurrentUser and for anonymous requests on Optional routes.
+// CurrentUser and for anonymous requests on [Optional] routes.
 func UserInfoFromContext(ctx context.Context) (info UserInfo, ok bool) {
 	info, ok = ctx.Value(userInfoKey).(UserInfo)
 	return info, ok && !info.IsZero()
@@ -257,7 +257,7 @@ func UserInfoFromContext(ctx context.Context) (info UserInfo, ok bool) {
 
 // Authenticated returns middleware that lets a request through only with a
 // valid access token meeting the route's requirements, and stores the
-// token's info in the request's context (see AccessTokenInfoFromContext).
+// token's info in the request's context (see [AccessTokenInfoFromContext]).
 //
 //   - no token, or a malformed, invalid or expired one: the unauthorized
 //     handler (401), unless the route is Optional: the request then goes
@@ -290,14 +290,14 @@ func (a *Authenticator) Authenticated(opts ...RouteOption) func(http.Handler) ht
 
 // CurrentUser returns middleware that authenticates like Authenticated (with
 // the same route options) and then also stores the user's info in the
-// request's context (see UserInfoFromContext).
+// request's context (see [UserInfoFromContext]).
 //
 // The info comes from the user-info cache, keyed by user ID; on a miss, or
-// always with Refresh, from Fief's userinfo endpoint, called with the
+// always with [Refresh], from Fief's userinfo endpoint, called with the
 // request's token, after which it is stored in the cache. Concurrent misses
 // for one user share a single call. When Fief refuses the token (a 4xx
 // status other than 408 and 429, e.g. the user was deleted) the request gets
-// the unauthorized handler (or goes through anonymously on an Optional
+// the unauthorized handler (or goes through anonymously on an [Optional]
 // route); when Fief cannot answer, the unavailable handler. A cache error is
 // logged and treated as a miss. CurrentUser panics on a nil option.
 func (a *Authenticator) CurrentUser(opts ...RouteOption) func(http.Handler) http.Handler {
@@ -399,7 +399,7 @@ func (a *Authenticator) fetchUserInfo(ctx context.Context, info AccessTokenInfo)
 }
 
 // refuse answers a request that failed authentication with err, and reports
-// whether it should go through anonymously instead (Optional routes).
+// whether it should go through anonymously instead ([Optional] routes).
 func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error, optional bool) bool {
 	switch {
 	case errors.Is(err, ErrNoToken), errors.Is(err, ErrAccessTokenInvalid), errors.Is(err, ErrAccessTokenExpired):

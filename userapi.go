@@ -178,7 +178,7 @@ func (c *Client) userRequest(ctx context.Context, method, endpointURL, endpoint,
 }
 
 // UserInfo fetches the user's claims from Fief's userinfo endpoint with the
-// access token. A token Fief refuses gives a *RequestError with status 401.
+// access token. A token Fief refuses gives a [*RequestError] with status 401.
 func (c *Client) UserInfo(ctx context.Context, accessToken string) (UserInfo, error) {
 	cfg, err := c.openIDConfig(ctx)
 	if err != nil {
@@ -195,7 +195,7 @@ func (c *Client) UpdateProfile(ctx context.Context, accessToken string, fields m
 }
 
 // ChangePassword changes the user's password. Fief requires an access token
-// with ACR 1 (a *RequestError with status 403 and ACR_TOO_LOW otherwise)
+// with ACR 1 (a [*RequestError] with status 403 and ACR_TOO_LOW otherwise)
 // and a strong enough password (status 400, USER_UPDATE_INVALID_PASSWORD).
 func (c *Client) ChangePassword(ctx context.Context, accessToken, newPassword string) (UserInfo, error) {
 	return c.userRequest(ctx, http.MethodPatch, c.apiURL("/api/password"), "password", accessToken,

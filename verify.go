@@ -123,10 +123,10 @@ func (r *requirements) check(info AccessTokenInfo) error {
 // scope, acr and permissions present, well-typed and satisfying reqs; sub a
 // UUID.
 //
-// Token errors wrap ErrAccessTokenInvalid, ErrAccessTokenExpired,
-// ErrAccessTokenMissingScope, ErrAccessTokenACRTooLow or
+// Token errors wrap [ErrAccessTokenInvalid], [ErrAccessTokenExpired],
+// [ErrAccessTokenMissingScope], [ErrAccessTokenACRTooLow] or
 // ErrAccessTokenMissingPermission. When the key set cannot be fetched at all
-// the error wraps ErrDiscovery instead. The only network requests are the
+// the error wraps [ErrDiscovery] instead. The only network requests are the
 // first discovery and key-set fetches and a refresh for an unknown key ID.
 func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, reqs ...Requirement) (AccessTokenInfo, error) {
 	info, err := c.verifyAccessToken(ctx, accessToken)
@@ -140,7 +140,7 @@ func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, re
 	return info, nil
 }
 
-// verifyAccessToken does every check of ValidateAccessToken but the
+// verifyAccessToken does every check of [Client.ValidateAccessToken] but the
 // requirements. A token seen before and still cached skips the signature
 // and JSON work: its result depends only on the token's bytes and the key,
 // which must still be published; its expiry is checked again (strictly,

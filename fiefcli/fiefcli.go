@@ -65,6 +65,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -273,10 +274,8 @@ var reservedParams = []string{
 func WithExtraParams(params map[string]string) Option {
 	return func(c *config) error {
 		for k := range params {
-			for _, r := range reservedParams {
-				if k == r {
-					return fmt.Errorf("fiefcli: WithExtraParams: %q is set by Authorize", k)
-				}
+			if slices.Contains(reservedParams, k) {
+				return fmt.Errorf("fiefcli: WithExtraParams: %q is set by Authorize", k)
 			}
 		}
 		if c.extra == nil {

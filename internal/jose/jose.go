@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -353,14 +354,7 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 
 // Contains reports whether the audience contains any of want.
 func (a Audience) Contains(want []string) bool {
-	for _, v := range a {
-		for _, w := range want {
-			if v == w {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(a, func(v string) bool { return slices.Contains(want, v) })
 }
 
 // NumericDate is a JWT date: seconds since the epoch, integer or not. Set
@@ -446,7 +440,8 @@ type Registered struct {
 	Aud Audience `json:"aud"`
 }
 
-// Errors of CheckTimes and CheckIssuer.
+// Errors of the registered claims' checks (CheckTimes, the issuer and the
+// audience, which the client compares).
 var (
 	ErrExpired    = errors.New("token expired")
 	ErrNoExpiry   = errors.New("token has no exp claim")

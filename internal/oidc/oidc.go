@@ -24,14 +24,15 @@ type Config struct {
 	JWKSURI               string `json:"jwks_uri"`
 }
 
-// StatusError reports a discovery answer with a non-2xx status.
+// StatusError reports a discovery answer with a non-2xx status. Its text
+// never quotes the body.
 type StatusError struct {
 	StatusCode int
-	Body       string
+	Body       []byte
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("status %d: %s", e.StatusCode, e.Body)
+	return fmt.Sprintf("status %d", e.StatusCode)
 }
 
 // Provider fetches the configuration once, lazily, and caches it. A failed
@@ -132,7 +133,7 @@ func (p *Provider) get(ctx context.Context) (*Config, error) {
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &StatusError{StatusCode: resp.StatusCode, Body: Snippet(resp.Body)}
+		return nil, &StatusError{StatusCode: resp.StatusCode, Body: resp.Body}
 	}
 	var cfg Config
 	if err := json.Unmarshal(resp.Body, &cfg); err != nil {
