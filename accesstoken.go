@@ -167,3 +167,29 @@ type verifiedToken struct {
 	info AccessTokenInfo // immutable, shared by every hit
 	key  keyset.Key      // the key that verified the signature
 }
+
+// AccessTokenValues are what [NewAccessTokenInfo] puts in an
+// AccessTokenInfo.
+type AccessTokenValues struct {
+	UserID      string
+	Scopes      []string
+	ACR         ACR
+	Permissions []string
+	Expiry      time.Time
+	AccessToken string
+}
+
+// NewAccessTokenInfo returns an AccessTokenInfo holding v (copied), for
+// the unit tests of handlers ([ContextWithAccessTokenInfo]) and for
+// custom transports. It checks nothing: only an [Authenticator] or
+// [Client.ValidateAccessToken] says a token is valid.
+func NewAccessTokenInfo(v AccessTokenValues) AccessTokenInfo {
+	return AccessTokenInfo{&tokenInfo{
+		userID:      v.UserID,
+		scopes:      slices.Clone(v.Scopes),
+		acr:         v.ACR,
+		permissions: slices.Clone(v.Permissions),
+		expiry:      v.Expiry,
+		token:       v.AccessToken,
+	}}
+}

@@ -57,6 +57,7 @@ type Client struct {
 	keys         *keyset.Set
 	tokens       *tokencache.Cache[verifiedToken] // nil when disabled
 	keyHeld      func(verifiedToken) bool
+	issuer       string // WithIssuer's, or ""
 	now          func() time.Time
 }
 
@@ -73,6 +74,7 @@ type settings struct {
 	timeout     time.Duration
 	cooldown    time.Duration
 	cacheSize   int
+	issuer      string
 	now         func() time.Time
 }
 
@@ -156,6 +158,24 @@ func WithAudiences(aud ...string) Option {
 func SkipAudienceCheck() Option {
 	return func(s *settings) error {
 		s.audiences, s.anyAudience = nil, true
+		return nil
+	}
+}
+
+// WithIssuer sets the tenant's issuer: the iss claim of its tokens, which
+// its discovery document must announce (the Client refuses it otherwise,
+// with [ErrDiscovery]). Fief's issuer is https://FIEF_DOMAIN for the
+// default tenant and https://FIEF_DOMAIN/<slug> for the others, whatever
+// URL the Client reaches Fief on. A multi-tenant Authenticator needs it
+// ([NewMultiTenantAuthenticator]), to know the tenant of a token before
+// any request to Fief.
+func WithIssuer(issuer string) Option {
+	return func(s *settings) error {
+		u, err := url.Parse(issuer)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("fief: WithIssuer: %q is not an http(s) URL", issuer)
+		}
+		s.issuer = issuer
 		return nil
 	}
 }
@@ -256,7 +276,8 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 	c.hc = hc
 	c.http = &httpx.Client{HTTP: hc, Timeout: s.timeout}
 	c.bg = bg.New()
-	c.provider = oidc.NewProvider(c.http, u, s.host != "", c.bg)
+	c.issuer = s.issuer
+	c.provider = oidc.NewProvider(c.http, u, s.host != "", s.issuer, c.bg)
 	c.keys = keyset.New(keyset.Config{
 		Fetch:      c.fetchKeys,
 		Cooldown:   s.cooldown,

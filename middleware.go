@@ -1,12 +1,9 @@
 package fief
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 )
 
 // ErrNoToken is the error the unauthorized handler receives when the request
@@ -31,9 +28,12 @@ type ErrorHandlerFunc func(w http.ResponseWriter, r *http.Request, err error)
 // with [NewAuthenticator]. An Authenticator is safe for concurrent use;
 // build it once and share it between routes.
 type Authenticator struct {
-	client  *Client
 	cfg     authConfig
 	flights flightGroup // concurrent userinfo calls, one per user ID
+
+	single   tenant             // NewAuthenticator's client
+	tenants  []*tenant          // NewMultiTenantAuthenticator's, in order
+	byIssuer map[string]*tenant // nil for a single tenant
 }
 
 // AuthOption configures an [Authenticator].
@@ -146,11 +146,21 @@ func WithLogger(l *slog.Logger) AuthOption {
 
 // NewAuthenticator returns an Authenticator that validates access tokens
 // with c. Options are checked here; the middleware it builds does no
-// configuration work per request.
+// configuration work per request. For the tokens of several tenants, see
+// [NewMultiTenantAuthenticator].
 func NewAuthenticator(c *Client, opts ...AuthOption) (*Authenticator, error) {
 	if c == nil {
 		return nil, errors.New("fief: NewAuthenticator: nil client")
 	}
+	a, err := newAuthenticator("NewAuthenticator", opts)
+	if err != nil {
+		return nil, err
+	}
+	a.single.client = c
+	return a, nil
+}
+
+func newAuthenticator(fn string, opts []AuthOption) (*Authenticator, error) {
 	cfg := authConfig{
 		extractor:    BearerToken(),
 		unauthorized: defaultUnauthorized,
@@ -159,105 +169,19 @@ func NewAuthenticator(c *Client, opts ...AuthOption) (*Authenticator, error) {
 	}
 	for _, o := range opts {
 		if o == nil {
-			return nil, errors.New("fief: NewAuthenticator: nil option")
+			return nil, errors.New("fief: " + fn + ": nil option")
 		}
 		if err := o(&cfg); err != nil {
 			return nil, err
 		}
 	}
-	return &Authenticator{client: c, cfg: cfg}, nil
+	return &Authenticator{cfg: cfg}, nil
 }
 
-// RouteOption configures one route's middleware: a Requirement ([RequireScopes],
-// [RequireACR], [RequirePermissions]), [Optional] or Refresh.
-type RouteOption interface {
-	applyRoute(*routeConfig)
-}
-
-type routeConfig struct {
-	reqs     []Requirement
-	optional bool
-	refresh  bool
-}
-
-type routeOption func(*routeConfig)
-
-func (f routeOption) applyRoute(c *routeConfig) { f(c) }
-
-// applyRoute makes every Requirement a RouteOption.
-func (r Requirement) applyRoute(c *routeConfig) {
-	if r == nil {
-		panic("fief: nil Requirement")
-	}
-	c.reqs = append(c.reqs, r)
-}
-
-// Optional lets requests without a usable token through: no token, an
-// invalid or expired one, or (with CurrentUser) one Fief refuses. The
-// handler then finds nothing in the context. A valid token that does not meet
-// the route's requirements is still refused with 403, and Fief being
-// unavailable still fails the request.
-func Optional() RouteOption {
-	return routeOption(func(c *routeConfig) { c.optional = true })
-}
-
-// Refresh makes CurrentUser skip the cache read and always fetch the user's
-// info from Fief, then store it in the cache: use it on routes that must see
-// changes made elsewhere (after a profile update, say). It applies to
-// CurrentUser only; Authenticated panics when given it.
-func Refresh() RouteOption {
-	return routeOption(func(c *routeConfig) { c.refresh = true })
-}
-
-// route is a route's configuration, computed once when its middleware is
-// built.
-type route struct {
-	reqs     requirements
-	optional bool
-	refresh  bool
-}
-
-func newRoute(method string, opts []RouteOption, allowRefresh bool) *route {
-	var rc routeConfig
-	for _, o := range opts {
-		if o == nil {
-			panic("fief: " + method + ": nil RouteOption")
-		}
-		o.applyRoute(&rc)
-	}
-	if rc.refresh && !allowRefresh {
-		panic("fief: " + method + ": Refresh applies to CurrentUser only")
-	}
-	return &route{reqs: collect(rc.reqs), optional: rc.optional, refresh: rc.refresh}
-}
-
-type ctxKey int
-
-const (
-	tokenInfoKey ctxKey = iota
-	userInfoKey
-)
-
-// AccessTokenInfoFromContext returns the access token info that
-// Authenticated or CurrentUser stored in the request's context. ok is false
-// on routes without the middleware and for anonymous requests on [Optional]
-// routes. The info is an immutable value.
-func AccessTokenInfoFromContext(ctx context.Context) (info AccessTokenInfo, ok bool) {
-	info, ok = ctx.Value(tokenInfoKey).(AccessTokenInfo)
-	return info, ok && !info.IsZero()
-}
-
-// UserInfoFromContext returns the user info that CurrentUser stored in the
-// request's context, an immutable value. ok is false on routes without
-// CurrentUser and for anonymous requests on [Optional] routes.
-func UserInfoFromContext(ctx context.Context) (info UserInfo, ok bool) {
-	info, ok = ctx.Value(userInfoKey).(UserInfo)
-	return info, ok && !info.IsZero()
-}
-
-// Authenticated returns middleware that lets a request through only with a
-// valid access token meeting the route's requirements, and stores the
-// token's info in the request's context (see [AccessTokenInfoFromContext]).
+// Authenticated returns net/http middleware that lets a request through
+// only with a valid access token meeting the route's requirements, read
+// with the Authenticator's [Extractor], and stores the token's info in the
+// request's context (see [AccessTokenInfoFromContext]):
 //
 //   - no token, or a malformed, invalid or expired one: the unauthorized
 //     handler (401), unless the route is Optional: the request then goes
@@ -268,24 +192,15 @@ func UserInfoFromContext(ctx context.Context) (info UserInfo, ok bool) {
 //     handler (503).
 //
 // Validation is offline: once the key set is cached, no request reaches
-// Fief. Authenticated panics on a nil option and on Refresh.
+// Fief. It is [Route.AuthenticateRequest] on the route of opts; Authenticated
+// panics on a nil option, and on [LoadUserInfo] and [Refresh], which are
+// for CurrentUser.
 func (a *Authenticator) Authenticated(opts ...RouteOption) func(http.Handler) http.Handler {
-	rt := newRoute("Authenticated", opts, false)
-	return func(next http.Handler) http.Handler {
-		if next == nil {
-			panic("fief: Authenticated: nil handler")
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			info, err := a.authenticate(r, rt)
-			if err != nil {
-				if a.refuse(w, r, err, rt.optional) {
-					next.ServeHTTP(w, r)
-				}
-				return
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenInfoKey, info)))
-		})
+	rt := a.route("Authenticated", opts)
+	if rt.userInfo {
+		panic("fief: Authenticated: LoadUserInfo and Refresh apply to CurrentUser only")
 	}
+	return a.middleware("Authenticated", rt)
 }
 
 // CurrentUser returns middleware that authenticates like Authenticated (with
@@ -301,143 +216,41 @@ func (a *Authenticator) Authenticated(opts ...RouteOption) func(http.Handler) ht
 // route); when Fief cannot answer, the unavailable handler. A cache error is
 // logged and treated as a miss. CurrentUser panics on a nil option.
 func (a *Authenticator) CurrentUser(opts ...RouteOption) func(http.Handler) http.Handler {
-	rt := newRoute("CurrentUser", opts, true)
+	rt := a.route("CurrentUser", opts)
+	rt.userInfo = true
+	return a.middleware("CurrentUser", rt)
+}
+
+// middleware is the net/http adapter of rt.
+func (a *Authenticator) middleware(method string, rt *Route) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if next == nil {
-			panic("fief: CurrentUser: nil handler")
+			panic("fief: " + method + ": nil handler")
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			info, err := a.authenticate(r, rt)
-			if err == nil {
-				var user UserInfo
-				if user, err = a.userInfo(r.Context(), info, rt.refresh); err == nil {
-					ctx := context.WithValue(r.Context(), tokenInfoKey, info)
-					ctx = context.WithValue(ctx, userInfoKey, user)
-					next.ServeHTTP(w, r.WithContext(ctx))
-					return
-				}
-			}
-			if a.refuse(w, r, err, rt.optional) {
+			ctx, err := rt.AuthenticateRequest(r)
+			switch {
+			case err != nil:
+				a.refuse(w, r, err)
+			case ctx == r.Context(): // anonymous, on an Optional route
 				next.ServeHTTP(w, r)
+			default:
+				next.ServeHTTP(w, r.WithContext(ctx))
 			}
 		})
 	}
 }
 
-// authenticate extracts the request's token and validates it against the
-// route's requirements.
-func (a *Authenticator) authenticate(r *http.Request, rt *route) (AccessTokenInfo, error) {
-	token, err := a.cfg.extractor.Extract(r)
+// refuse answers a request that failed authentication with err.
+func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case err != nil:
-		if !errors.Is(err, ErrAccessTokenInvalid) {
-			err = fmt.Errorf("%w: extractor: %w", ErrAccessTokenInvalid, err)
-		}
-		return AccessTokenInfo{}, err
-	case token == "":
-		return AccessTokenInfo{}, ErrNoToken
-	case len(token) > MaxTokenLength:
-		return AccessTokenInfo{}, ErrTokenTooLarge
-	}
-	info, err := a.client.verifyAccessToken(r.Context(), token)
-	if err != nil {
-		return AccessTokenInfo{}, err
-	}
-	if err := rt.reqs.check(info); err != nil {
-		return AccessTokenInfo{}, err
-	}
-	return info, nil
-}
-
-// userInfo returns the user's info: from the cache unless refresh is set,
-// else from Fief through the per-user flight, which fills the cache.
-func (a *Authenticator) userInfo(ctx context.Context, info AccessTokenInfo, refresh bool) (UserInfo, error) {
-	if a.cfg.cache != nil && !refresh {
-		user, ok, err := a.cfg.cache.Get(ctx, info.UserID())
-		switch {
-		case err != nil:
-			a.warn(ctx, "fief: user info cache read failed; calling Fief", err)
-		case ok && !user.IsZero():
-			return user, nil
-		}
-	}
-	user, err := a.flights.do(ctx, info.UserID(), func(ctx context.Context) (UserInfo, error) {
-		return a.fetchUserInfo(ctx, info)
-	})
-	if err != nil {
-		var re *RequestError
-		if errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 &&
-			re.StatusCode != http.StatusRequestTimeout && re.StatusCode != http.StatusTooManyRequests {
-			return UserInfo{}, fmt.Errorf("%w: refused by Fief's userinfo endpoint: %w", ErrAccessTokenInvalid, err)
-		}
-		return UserInfo{}, err
-	}
-	return user, nil
-}
-
-// errUserMismatch reports a userinfo answer about another user than the
-// token's, which is never cached.
-var errUserMismatch = errors.New("fief: userinfo answer is about another user than the access token")
-
-// fetchUserInfo calls Fief's userinfo endpoint and fills the cache. It runs
-// in the flight's goroutine, with a context that lives as long as a request
-// waits for it.
-func (a *Authenticator) fetchUserInfo(ctx context.Context, info AccessTokenInfo) (UserInfo, error) {
-	user, err := a.client.UserInfo(ctx, info.AccessToken())
-	if err != nil {
-		return UserInfo{}, err
-	}
-	if !strings.EqualFold(user.Sub(), info.UserID()) {
-		return UserInfo{}, errUserMismatch
-	}
-	if a.cfg.cache != nil {
-		if err := a.cfg.cache.Set(ctx, info.UserID(), user); err != nil {
-			a.warn(ctx, "fief: user info cache write failed", err)
-		}
-	}
-	return user, nil
-}
-
-// refuse answers a request that failed authentication with err, and reports
-// whether it should go through anonymously instead ([Optional] routes).
-func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error, optional bool) bool {
-	switch {
-	case errors.Is(err, ErrNoToken), errors.Is(err, ErrAccessTokenInvalid), errors.Is(err, ErrAccessTokenExpired):
-		if optional {
-			return true
-		}
-		a.debug(r, "fief: request unauthorized", err)
+	case errors.Is(err, ErrUnauthenticated):
 		a.cfg.unauthorized(w, r, err)
-	case errors.Is(err, ErrAccessTokenMissingScope), errors.Is(err, ErrAccessTokenACRTooLow),
-		errors.Is(err, ErrAccessTokenMissingPermission):
-		a.debug(r, "fief: request forbidden", err)
+	case errors.Is(err, ErrForbidden):
 		a.cfg.forbidden(w, r, err)
 	default:
-		if r.Context().Err() != nil {
-			// The client went away; nothing is wrong with Fief.
-			a.debug(r, "fief: request canceled during authentication", err)
-		} else {
-			a.warn(r.Context(), "fief: cannot authenticate request: Fief unavailable", err,
-				slog.String("method", r.Method), slog.String("path", r.URL.Path))
-		}
 		a.cfg.unavailable(w, r, err)
 	}
-	return false
-}
-
-func (a *Authenticator) warn(ctx context.Context, msg string, err error, attrs ...slog.Attr) {
-	if a.cfg.logger == nil {
-		return
-	}
-	a.cfg.logger.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.String("error", err.Error()))...)
-}
-
-func (a *Authenticator) debug(r *http.Request, msg string, err error) {
-	if a.cfg.logger == nil || !a.cfg.logger.Enabled(r.Context(), slog.LevelDebug) {
-		return
-	}
-	a.cfg.logger.LogAttrs(r.Context(), slog.LevelDebug, msg, slog.String("error", err.Error()),
-		slog.String("method", r.Method), slog.String("path", r.URL.Path))
 }
 
 // The default answers. Their bodies are fixed: no error text ever reaches

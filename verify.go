@@ -169,6 +169,20 @@ func (c *Client) verifyAccessToken(ctx context.Context, token string) (AccessTok
 	return info, nil
 }
 
+// cachedAccessToken returns the info of token if the verified-token cache
+// holds it, as verifyAccessToken would.
+func (c *Client) cachedAccessToken(token string) (AccessTokenInfo, bool) {
+	if c.tokens == nil {
+		return AccessTokenInfo{}, false
+	}
+	now := c.now()
+	e, ok := c.tokens.Get(token, now, c.keys.Version(now), c.keyHeld)
+	if !ok {
+		return AccessTokenInfo{}, false
+	}
+	return e.Value.info, true
+}
+
 // verifyAccessTokenFull verifies the token's signature and claims.
 func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now time.Time) (AccessTokenInfo, keyset.Key, error) {
 	var key keyset.Key

@@ -42,6 +42,7 @@ type Provider struct {
 	http    *httpx.Client
 	base    *url.URL
 	rewrite bool // rewrite server-side endpoint URLs onto the base URL's scheme and host
+	issuer  string // the issuer expected, or ""
 	bg      *bg.Group
 
 	mu       sync.Mutex
@@ -64,9 +65,10 @@ type call struct {
 
 // NewProvider returns a Provider for the tenant at base. With rewrite, the
 // token, userinfo and JWKS endpoints are reached on base's scheme and host
-// (the reference client's host-override mode). Fetches run in group.
-func NewProvider(c *httpx.Client, base *url.URL, rewrite bool, group *bg.Group) *Provider {
-	return &Provider{http: c, base: base, rewrite: rewrite, bg: group}
+// (the reference client's host-override mode). issuer, when not empty, is
+// the issuer the configuration must announce. Fetches run in group.
+func NewProvider(c *httpx.Client, base *url.URL, rewrite bool, issuer string, group *bg.Group) *Provider {
+	return &Provider{http: c, base: base, rewrite: rewrite, issuer: issuer, bg: group}
 }
 
 // URL returns the discovery document URL.
@@ -156,6 +158,9 @@ func (p *Provider) get(ctx context.Context) (*Config, error) {
 	}
 	if cfg.Issuer == "" {
 		return nil, errors.New("configuration has no issuer")
+	}
+	if p.issuer != "" && cfg.Issuer != p.issuer {
+		return nil, fmt.Errorf("configuration announces the issuer %.200q, not the configured %q", cfg.Issuer, p.issuer)
 	}
 	return &cfg, nil
 }

@@ -1,0 +1,458 @@
+package fief
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/fief-go/fief/internal/jose"
+)
+
+// The classes of authentication failures. Every error of
+// [Route.Authenticate] wraps exactly one of them, and its cause
+// ([ErrNoToken], [ErrAccessTokenExpired], [ErrAccessTokenMissingScope],
+// [ErrDiscovery], a [*RequestError], ...): adapters map the class to their
+// transport's answer and may look at the cause for details (a challenge, a
+// log line), never showing its text to the caller.
+var (
+	// ErrUnauthenticated: no token, or a malformed, invalid or expired
+	// one, or one Fief refused at its userinfo endpoint. HTTP 401, gRPC and
+	// Connect Unauthenticated.
+	ErrUnauthenticated = errors.New("fief: unauthenticated")
+	// ErrForbidden: a valid token without a scope, the ACR or a permission
+	// the route requires. HTTP 403, gRPC and Connect PermissionDenied.
+	ErrForbidden = errors.New("fief: forbidden")
+	// ErrUnavailable: Fief cannot be used (no key set yet, userinfo
+	// failing), or the caller went away. HTTP 503, gRPC and Connect
+	// Unavailable.
+	ErrUnavailable = errors.New("fief: authentication unavailable")
+)
+
+// authError is an error of a class, with its cause.
+type authError struct {
+	class, cause error
+}
+
+func (e *authError) Error() string   { return e.cause.Error() }
+func (e *authError) Unwrap() []error { return []error{e.class, e.cause} }
+
+// classify wraps a cause in its class.
+func classify(cause error) error {
+	switch {
+	case errors.Is(cause, ErrNoToken), errors.Is(cause, ErrAccessTokenInvalid), errors.Is(cause, ErrAccessTokenExpired):
+		return &authError{ErrUnauthenticated, cause}
+	case errors.Is(cause, ErrAccessTokenMissingScope), errors.Is(cause, ErrAccessTokenACRTooLow),
+		errors.Is(cause, ErrAccessTokenMissingPermission):
+		return &authError{ErrForbidden, cause}
+	}
+	return &authError{ErrUnavailable, cause}
+}
+
+// Route is one route's authentication, whatever the transport: its
+// requirements, [Optional], [LoadUserInfo] and [Refresh], computed once.
+// Make it with [Authenticator.Route]; it is safe for concurrent use. The
+// net/http middleware, and the gRPC, Connect, gin and echo adapters of this
+// repository, are thin layers on it; a custom transport (a WebSocket
+// upgrade, server-sent events, a message consumer) calls
+// [Route.Authenticate] with the token it received.
+type Route struct {
+	a        *Authenticator
+	reqs     requirements
+	optional bool
+	userInfo bool
+	refresh  bool
+}
+
+// RouteOption configures a [Route]: a [Requirement] ([RequireScopes],
+// [RequireACR], [RequirePermissions]), [Optional], [LoadUserInfo] or
+// [Refresh].
+type RouteOption interface {
+	applyRoute(*routeConfig)
+}
+
+type routeConfig struct {
+	reqs     []Requirement
+	optional bool
+	userInfo bool
+	refresh  bool
+}
+
+type routeOption func(*routeConfig)
+
+func (f routeOption) applyRoute(c *routeConfig) { f(c) }
+
+// applyRoute makes every Requirement a RouteOption.
+func (r Requirement) applyRoute(c *routeConfig) {
+	if r == nil {
+		panic("fief: nil Requirement")
+	}
+	c.reqs = append(c.reqs, r)
+}
+
+// Optional lets requests without a usable token through: no token, an
+// invalid or expired one, or (with [LoadUserInfo]) one Fief refuses. They
+// are authenticated as anonymous: the context holds no info. A valid token
+// that does not meet the route's requirements is still refused
+// ([ErrForbidden]), and Fief being unavailable still fails the request.
+func Optional() RouteOption {
+	return routeOption(func(c *routeConfig) { c.optional = true })
+}
+
+// LoadUserInfo makes the route also load the user's info, from the
+// authenticator's [UserInfoCache] or, on a miss, from Fief's userinfo
+// endpoint, into the context ([UserInfoFromContext]): what
+// [Authenticator.CurrentUser] does for net/http.
+func LoadUserInfo() RouteOption {
+	return routeOption(func(c *routeConfig) { c.userInfo = true })
+}
+
+// Refresh makes the route load the user's info ([LoadUserInfo]) from
+// Fief always, skipping the cache read, then store it in the cache: use it
+// on routes that must see changes made elsewhere (after a profile update,
+// say).
+func Refresh() RouteOption {
+	return routeOption(func(c *routeConfig) { c.userInfo, c.refresh = true, true })
+}
+
+// Route returns the authentication of a route with opts. It panics on a nil
+// option, a programmer's error.
+func (a *Authenticator) Route(opts ...RouteOption) *Route {
+	return a.route("Route", opts)
+}
+
+func (a *Authenticator) route(method string, opts []RouteOption) *Route {
+	var rc routeConfig
+	for _, o := range opts {
+		if o == nil {
+			panic("fief: " + method + ": nil RouteOption")
+		}
+		o.applyRoute(&rc)
+	}
+	return &Route{a: a, reqs: collect(rc.reqs), optional: rc.optional, userInfo: rc.userInfo, refresh: rc.refresh}
+}
+
+// Authenticate authenticates a request that presented token ("" for none)
+// and returns ctx with what handlers need: the access token's info
+// ([AccessTokenInfoFromContext]), the user's info with [LoadUserInfo]
+// ([UserInfoFromContext]), the tenant for a multi-tenant Authenticator
+// ([TenantFromContext]). On an [Optional] route, a request without a usable
+// token is anonymous: ctx comes back unchanged, with a nil error. Otherwise
+// the error wraps one of [ErrUnauthenticated], [ErrForbidden] and
+// [ErrUnavailable], and its cause.
+//
+// Calls to Fief (the key set's first fetch, userinfo) use ctx. Failures
+// are logged as [WithLogger] says. Authenticate does not look at the token's
+// transport: strip the scheme ("Bearer ") first, with [ParseBearer] for an
+// Authorization value.
+func (rt *Route) Authenticate(ctx context.Context, token string) (context.Context, error) {
+	out, err := rt.authenticate(ctx, token)
+	if err != nil {
+		rt.a.logRefusal(ctx, err)
+	}
+	return out, err
+}
+
+// AuthenticateRequest authenticates an HTTP request, reading its token
+// with the Authenticator's [Extractor], as [Route.Authenticate] does.
+func (rt *Route) AuthenticateRequest(r *http.Request) (context.Context, error) {
+	out, err := rt.authenticateRequest(r)
+	if err != nil {
+		rt.a.logRefusal(r.Context(), err, slog.String("method", r.Method), slog.String("path", r.URL.Path))
+	}
+	return out, err
+}
+
+// authenticateRequest is AuthenticateRequest without the logging.
+func (rt *Route) authenticateRequest(r *http.Request) (context.Context, error) {
+	token, err := rt.a.cfg.extractor.Extract(r)
+	if err != nil {
+		if !errors.Is(err, ErrAccessTokenInvalid) {
+			err = fmt.Errorf("%w: extractor: %w", ErrAccessTokenInvalid, err)
+		}
+		return rt.refused(r.Context(), err)
+	}
+	return rt.authenticate(r.Context(), token)
+}
+
+// authenticate is Authenticate without the logging.
+func (rt *Route) authenticate(ctx context.Context, token string) (context.Context, error) {
+	switch {
+	case token == "":
+		return rt.refused(ctx, ErrNoToken)
+	case len(token) > MaxTokenLength:
+		return rt.refused(ctx, ErrTokenTooLarge)
+	}
+	info, tenant, err := rt.a.verify(ctx, token)
+	if err == nil {
+		err = rt.reqs.check(info)
+	}
+	if err != nil {
+		return rt.refused(ctx, err)
+	}
+	var user UserInfo
+	if rt.userInfo {
+		if user, err = rt.a.userInfo(ctx, tenant.client, info, rt.refresh); err != nil {
+			return rt.refused(ctx, err)
+		}
+	}
+	out := context.WithValue(ctx, tokenInfoKey, info)
+	if tenant.name != "" {
+		out = context.WithValue(out, tenantKey, tenant.name)
+	}
+	if rt.userInfo {
+		out = context.WithValue(out, userInfoKey, user)
+	}
+	return out, nil
+}
+
+// refused returns the outcome of a failure with cause: anonymous on an
+// Optional route when the request is unauthenticated, else the classified
+// error.
+func (rt *Route) refused(ctx context.Context, cause error) (context.Context, error) {
+	err := classify(cause)
+	if rt.optional && errors.Is(err, ErrUnauthenticated) {
+		return ctx, nil
+	}
+	return ctx, err
+}
+
+// logRefusal logs a failed authentication: Fief unavailable at Warn level,
+// refusals (and callers gone away) at Debug level. Records hold no token.
+func (a *Authenticator) logRefusal(ctx context.Context, err error, attrs ...slog.Attr) {
+	l := a.cfg.logger
+	if l == nil {
+		return
+	}
+	level, msg := slog.LevelDebug, "fief: request unauthorized"
+	switch {
+	case errors.Is(err, ErrForbidden):
+		msg = "fief: request forbidden"
+	case errors.Is(err, ErrUnavailable) && ctx.Err() != nil:
+		msg = "fief: request canceled during authentication" // nothing is wrong with Fief
+	case errors.Is(err, ErrUnavailable):
+		level, msg = slog.LevelWarn, "fief: cannot authenticate request: Fief unavailable"
+	}
+	if !l.Enabled(ctx, level) {
+		return
+	}
+	l.LogAttrs(ctx, level, msg, append(attrs, slog.String("error", err.Error()))...)
+}
+
+// userInfo returns the user's info: from the cache unless refresh is set,
+// else from Fief through the per-user flight, which fills the cache.
+func (a *Authenticator) userInfo(ctx context.Context, c *Client, info AccessTokenInfo, refresh bool) (UserInfo, error) {
+	if a.cfg.cache != nil && !refresh {
+		user, ok, err := a.cfg.cache.Get(ctx, info.UserID())
+		switch {
+		case err != nil:
+			a.warn(ctx, "fief: user info cache read failed; calling Fief", err)
+		case ok && !user.IsZero():
+			return user, nil
+		}
+	}
+	user, err := a.flights.do(ctx, info.UserID(), func(ctx context.Context) (UserInfo, error) {
+		return a.fetchUserInfo(ctx, c, info)
+	})
+	if err != nil {
+		var re *RequestError
+		if errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 &&
+			re.StatusCode != http.StatusRequestTimeout && re.StatusCode != http.StatusTooManyRequests {
+			return UserInfo{}, fmt.Errorf("%w: refused by Fief's userinfo endpoint: %w", ErrAccessTokenInvalid, err)
+		}
+		return UserInfo{}, err
+	}
+	return user, nil
+}
+
+// errUserMismatch reports a userinfo answer about another user than the
+// token's, which is never cached.
+var errUserMismatch = errors.New("fief: userinfo answer is about another user than the access token")
+
+// fetchUserInfo calls Fief's userinfo endpoint and fills the cache. It runs
+// in the flight's goroutine, with a context that lives as long as a request
+// waits for it.
+func (a *Authenticator) fetchUserInfo(ctx context.Context, c *Client, info AccessTokenInfo) (UserInfo, error) {
+	user, err := c.UserInfo(ctx, info.AccessToken())
+	if err != nil {
+		return UserInfo{}, err
+	}
+	if !strings.EqualFold(user.Sub(), info.UserID()) {
+		return UserInfo{}, errUserMismatch
+	}
+	if a.cfg.cache != nil {
+		if err := a.cfg.cache.Set(ctx, info.UserID(), user); err != nil {
+			a.warn(ctx, "fief: user info cache write failed", err)
+		}
+	}
+	return user, nil
+}
+
+func (a *Authenticator) warn(ctx context.Context, msg string, err error, attrs ...slog.Attr) {
+	if a.cfg.logger == nil {
+		return
+	}
+	a.cfg.logger.LogAttrs(ctx, slog.LevelWarn, msg, append(attrs, slog.String("error", err.Error()))...)
+}
+
+// Tenant is one of the Fief tenants a multi-tenant [Authenticator] accepts
+// the tokens of.
+type Tenant struct {
+	// Name names the tenant for the handlers ([TenantFromContext]) and the
+	// logs. Names are distinct and not empty.
+	Name string
+	// Client is the tenant's client. It must know the tenant's issuer
+	// ([WithIssuer]), so that the tenant of a token is known before any
+	// request to Fief.
+	Client *Client
+}
+
+// tenant is a Tenant as an Authenticator uses it; the single tenant of
+// NewAuthenticator has no name.
+type tenant struct {
+	name   string
+	client *Client
+}
+
+// NewMultiTenantAuthenticator returns an Authenticator that accepts the
+// tokens of several Fief tenants, each verified by its own client only.
+// The tenant of a token is the one whose issuer ([WithIssuer]) is the
+// token's iss claim, read before the token is verified; a token whose iss
+// is no tenant's is refused as invalid without any request to Fief, and
+// one whose iss is forged is refused by the signature check of the tenant
+// it names. Handlers find the tenant's name with [TenantFromContext]. The
+// user-info cache, if any, is shared: Fief's user IDs are UUIDs, distinct
+// across tenants.
+func NewMultiTenantAuthenticator(tenants []Tenant, opts ...AuthOption) (*Authenticator, error) {
+	if len(tenants) == 0 {
+		return nil, errors.New("fief: NewMultiTenantAuthenticator: no tenant")
+	}
+	a, err := newAuthenticator("NewMultiTenantAuthenticator", opts)
+	if err != nil {
+		return nil, err
+	}
+	a.byIssuer = make(map[string]*tenant, len(tenants))
+	names := make(map[string]bool, len(tenants))
+	for _, t := range tenants {
+		switch {
+		case t.Name == "":
+			return nil, errors.New("fief: NewMultiTenantAuthenticator: a tenant has no name")
+		case names[t.Name]:
+			return nil, fmt.Errorf("fief: NewMultiTenantAuthenticator: two tenants are named %q", t.Name)
+		case t.Client == nil:
+			return nil, fmt.Errorf("fief: NewMultiTenantAuthenticator: tenant %q has no client", t.Name)
+		case t.Client.issuer == "":
+			return nil, fmt.Errorf("fief: NewMultiTenantAuthenticator: tenant %q: the client has no issuer (WithIssuer)", t.Name)
+		case a.byIssuer[t.Client.issuer] != nil:
+			return nil, fmt.Errorf("fief: NewMultiTenantAuthenticator: tenants %q and %q have the issuer %q", a.byIssuer[t.Client.issuer].name, t.Name, t.Client.issuer)
+		}
+		names[t.Name] = true
+		tt := &tenant{name: t.Name, client: t.Client}
+		a.tenants = append(a.tenants, tt)
+		a.byIssuer[t.Client.issuer] = tt
+	}
+	return a, nil
+}
+
+// verify verifies an access token with the client of its tenant.
+func (a *Authenticator) verify(ctx context.Context, token string) (AccessTokenInfo, *tenant, error) {
+	if a.byIssuer == nil {
+		info, err := a.single.client.verifyAccessToken(ctx, token)
+		return info, &a.single, err
+	}
+	// A token some tenant verified before is in its cache: a few map
+	// lookups spare the token's decoding.
+	for _, t := range a.tenants {
+		if info, ok := t.client.cachedAccessToken(token); ok {
+			return info, t, nil
+		}
+	}
+	iss, err := unverifiedIssuer(token)
+	if err != nil {
+		return AccessTokenInfo{}, nil, invalidAccessToken(err.Error())
+	}
+	t := a.byIssuer[iss]
+	if t == nil {
+		return AccessTokenInfo{}, nil, invalidAccessToken("issuer of no configured tenant")
+	}
+	info, err := t.client.verifyAccessToken(ctx, token)
+	return info, t, err
+}
+
+// unverifiedIssuer returns the iss claim of a token whose signature is not
+// checked yet, for choosing the tenant that will check it.
+func unverifiedIssuer(token string) (string, error) {
+	j, err := jose.ParseJWS(token)
+	if err != nil {
+		return "", err
+	}
+	if err := j.DecodePayload(); err != nil {
+		return "", err
+	}
+	var tc jose.TimeClaims
+	if json.Unmarshal(j.Payload, &tc) != nil {
+		return "", jose.ErrClaims
+	}
+	return tc.Iss, nil
+}
+
+type ctxKey int
+
+const (
+	tokenInfoKey ctxKey = iota
+	userInfoKey
+	tenantKey
+)
+
+// AccessTokenInfoFromContext returns the access token info that an
+// [Authenticator] stored in the request's context. ok is false on routes
+// without authentication and for anonymous requests on [Optional] routes.
+// The info is an immutable value.
+func AccessTokenInfoFromContext(ctx context.Context) (info AccessTokenInfo, ok bool) {
+	info, ok = ctx.Value(tokenInfoKey).(AccessTokenInfo)
+	return info, ok && !info.IsZero()
+}
+
+// UserInfoFromContext returns the user info that an [Authenticator] stored
+// in the request's context on a route with [LoadUserInfo]
+// ([Authenticator.CurrentUser]), an immutable value. ok is false elsewhere
+// and for anonymous requests on [Optional] routes.
+func UserInfoFromContext(ctx context.Context) (info UserInfo, ok bool) {
+	info, ok = ctx.Value(userInfoKey).(UserInfo)
+	return info, ok && !info.IsZero()
+}
+
+// TenantFromContext returns the name of the tenant whose token
+// authenticated the request, as a multi-tenant Authenticator
+// ([NewMultiTenantAuthenticator]) stored it. ok is false for other
+// Authenticators and for anonymous requests.
+func TenantFromContext(ctx context.Context) (name string, ok bool) {
+	name, ok = ctx.Value(tenantKey).(string)
+	return name, ok
+}
+
+// ContextWithAccessTokenInfo returns ctx holding info, as an Authenticator
+// stores it, for the unit tests of handlers (with an info made by
+// [NewAccessTokenInfo]) and for custom transports that authenticate
+// otherwise. Nothing is checked.
+func ContextWithAccessTokenInfo(ctx context.Context, info AccessTokenInfo) context.Context {
+	return context.WithValue(ctx, tokenInfoKey, info)
+}
+
+// ContextWithUserInfo returns ctx holding user, as an Authenticator stores
+// it with [LoadUserInfo], for the unit tests of handlers (with a user made
+// by [ParseUserInfo]). Nothing is checked.
+func ContextWithUserInfo(ctx context.Context, user UserInfo) context.Context {
+	return context.WithValue(ctx, userInfoKey, user)
+}
+
+// ParseBearer returns the token of an Authorization header value in the
+// Bearer scheme of RFC 6750, as the reference client reads it: "Bearer
+// <token>", the scheme in any case, exactly two parts separated by white
+// space. Another scheme, or another shape, gives "" and a nil error (no
+// token); a token longer than [MaxTokenLength] gives [ErrTokenTooLarge].
+// For transports that carry the header otherwise, such as gRPC metadata.
+func ParseBearer(value string) (string, error) { return parseBearer(value) }

@@ -1,0 +1,319 @@
+package fief_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/fief-go/fief"
+	"github.com/fief-go/fief/fieftest"
+)
+
+// TestRouteAuthenticate runs the transport-neutral core: every outcome, its
+// class, its cause, and what the derived context holds.
+func TestRouteAuthenticate(t *testing.T) {
+	e := newEnv(t)
+	a := e.auth(t, fief.WithUserInfoCache(memCache(t, 10, time.Minute)))
+	ctx := context.Background()
+	type check func(t *testing.T, out context.Context, err error)
+	class := func(class, cause error) check {
+		return func(t *testing.T, out context.Context, err error) {
+			t.Helper()
+			if !errors.Is(err, class) || !errors.Is(err, cause) {
+				t.Fatalf("err = %v, want %v and %v", err, class, cause)
+			}
+			if out != ctx {
+				t.Fatal("a refusal derived a context")
+			}
+			for _, other := range []error{fief.ErrUnauthenticated, fief.ErrForbidden, fief.ErrUnavailable} {
+				if other != class && errors.Is(err, other) {
+					t.Fatalf("err %v is of two classes", err)
+				}
+			}
+		}
+	}
+	anonymous := func(t *testing.T, out context.Context, err error) {
+		t.Helper()
+		if err != nil || out != ctx {
+			t.Fatalf("anonymous: %v, same context %v", err, out == ctx)
+		}
+	}
+	authenticated := func(wantUser bool) check {
+		return func(t *testing.T, out context.Context, err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, ok := fief.AccessTokenInfoFromContext(out)
+			if !ok || info.UserID() != e.user.ID {
+				t.Fatalf("info %v, %v", info, ok)
+			}
+			user, ok := fief.UserInfoFromContext(out)
+			if ok != wantUser || (ok && user.Email() != e.user.Email) {
+				t.Fatalf("user info %v, %v; want it: %v", user, ok, wantUser)
+			}
+			if _, ok := fief.TenantFromContext(out); ok {
+				t.Fatal("a single-tenant authenticator set a tenant")
+			}
+		}
+	}
+	valid := e.token()
+	tests := []struct {
+		name  string
+		route *fief.Route
+		token string
+		check check
+	}{
+		{"no token", a.Route(), "", class(fief.ErrUnauthenticated, fief.ErrNoToken)},
+		{"garbage", a.Route(), "garbage", class(fief.ErrUnauthenticated, fief.ErrAccessTokenInvalid)},
+		{"too large", a.Route(), string(make([]byte, fief.MaxTokenLength+1)), class(fief.ErrUnauthenticated, fief.ErrTokenTooLarge)},
+		{"expired", a.Route(), e.token(fieftest.ExpiresIn(-time.Hour)), class(fief.ErrUnauthenticated, fief.ErrAccessTokenExpired)},
+		{"missing scope", a.Route(fief.RequireScopes("admin")), valid, class(fief.ErrForbidden, fief.ErrAccessTokenMissingScope)},
+		{"ACR too low", a.Route(fief.RequireACR(fief.ACRLevelOne)), e.token(fieftest.ACR("0")), class(fief.ErrForbidden, fief.ErrAccessTokenACRTooLow)},
+		{"missing permission", a.Route(fief.RequirePermissions("castles:delete")), valid, class(fief.ErrForbidden, fief.ErrAccessTokenMissingPermission)},
+		{"optional, no token", a.Route(fief.Optional()), "", anonymous},
+		{"optional, expired", a.Route(fief.Optional()), e.token(fieftest.ExpiresIn(-time.Hour)), anonymous},
+		{"optional, forbidden", a.Route(fief.Optional(), fief.RequireScopes("admin")), valid, class(fief.ErrForbidden, fief.ErrAccessTokenMissingScope)},
+		{"valid", a.Route(mwReqs...), valid, authenticated(false)},
+		{"valid, user info", a.Route(append(mwRouteOpts(), fief.LoadUserInfo())...), valid, authenticated(true)},
+		{"valid, refresh", a.Route(fief.Refresh()), valid, authenticated(true)},
+		{"optional, valid", a.Route(fief.Optional()), valid, authenticated(false)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := tt.route.Authenticate(ctx, tt.token)
+			tt.check(t, out, err)
+		})
+	}
+	t.Run("Fief unreachable", func(t *testing.T) {
+		s := newServer(t)
+		u := addUser(s)
+		c := newClient(t, s)
+		a, _ := fief.NewAuthenticator(c)
+		s.SetDown(true)
+		out, err := a.Route().Authenticate(ctx, s.AccessToken(u.ID))
+		class(fief.ErrUnavailable, fief.ErrDiscovery)(t, out, err)
+	})
+	t.Run("user refused by Fief", func(t *testing.T) {
+		u := addNamedUser(e.s, "gone")
+		token := e.s.AccessToken(u.ID)
+		e.s.DeleteUser(u.ID)
+		out, err := a.Route(fief.LoadUserInfo()).Authenticate(ctx, token)
+		class(fief.ErrUnauthenticated, fief.ErrAccessTokenInvalid)(t, out, err)
+		var re *fief.RequestError
+		if !errors.As(err, &re) || re.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("cause %v, want Fief's 401", err)
+		}
+	})
+	t.Run("AuthenticateRequest uses the extractor", func(t *testing.T) {
+		ca := e.auth(t, fief.WithExtractor(fief.CookieToken("session")))
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(&http.Cookie{Name: "session", Value: valid})
+		out, err := ca.Route().AuthenticateRequest(r)
+		authenticated(false)(t, out, err)
+		r = httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+valid) // not where this authenticator looks
+		if _, err := ca.Route().AuthenticateRequest(r); !errors.Is(err, fief.ErrNoToken) {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestRouteOptionsPanic: nil options are programmer errors, refused at once.
+func TestRouteOptionsPanic(t *testing.T) {
+	a := newEnv(t).auth(t)
+	for name, f := range map[string]func(){
+		"nil option":               func() { a.Route(nil) },
+		"nil requirement":          func() { a.Route(fief.Requirement(nil)) },
+		"Authenticated(Refresh())": func() { a.Authenticated(fief.Refresh()) },
+		"Authenticated(LoadUserInfo())": func() {
+			a.Authenticated(fief.LoadUserInfo())
+		},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestIdentityInContext: what handler unit tests use instead of a token.
+func TestIdentityInContext(t *testing.T) {
+	exp := time.Now().Add(time.Hour)
+	info := fief.NewAccessTokenInfo(fief.AccessTokenValues{
+		UserID: "7c3f4a1e-2b9d-4c57-8a0e-6f1d2c3b4a59", Scopes: []string{"openid"}, ACR: fief.ACRLevelOne,
+		Permissions: []string{"castles:read"}, Expiry: exp, AccessToken: "tok",
+	})
+	user, _ := fief.ParseUserInfo([]byte(`{"sub":"7c3f4a1e-2b9d-4c57-8a0e-6f1d2c3b4a59","email":"anne@bretagne.duchy"}`))
+	ctx := fief.ContextWithUserInfo(fief.ContextWithAccessTokenInfo(context.Background(), info), user)
+	got, ok := fief.AccessTokenInfoFromContext(ctx)
+	if !ok || got.UserID() != info.UserID() || !got.HasScope("openid") || got.ACR() != fief.ACRLevelOne ||
+		!got.HasPermission("castles:read") || !got.Expiry().Equal(exp) || got.AccessToken() != "tok" {
+		t.Fatalf("info %+v, %v", got, ok)
+	}
+	if u, ok := fief.UserInfoFromContext(ctx); !ok || u.Email() != "anne@bretagne.duchy" {
+		t.Fatalf("user %v, %v", u, ok)
+	}
+	if _, ok := fief.AccessTokenInfoFromContext(context.Background()); ok {
+		t.Fatal("info in an empty context")
+	}
+}
+
+func TestParseBearer(t *testing.T) {
+	for in, want := range map[string]string{
+		"Bearer abc":    "abc",
+		"bearer abc":    "abc",
+		"BEARER\tabc":   "abc",
+		"Basic abc":     "",
+		"Bearer a b":    "",
+		"Bearer":        "",
+		"":              "",
+		"  Bearer abc ": "abc",
+	} {
+		got, err := fief.ParseBearer(in)
+		if err != nil || got != want {
+			t.Errorf("ParseBearer(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := fief.ParseBearer("Bearer " + string(make([]byte, fief.MaxTokenLength+1))); !errors.Is(err, fief.ErrTokenTooLarge) {
+		t.Errorf("oversized: %v", err)
+	}
+}
+
+// twoTenants returns two fieftest tenants with their own issuers and
+// keys, and a multi-tenant Authenticator for them.
+func twoTenants(t *testing.T, opts ...fief.AuthOption) (a, b *fieftest.Server, auth *fief.Authenticator) {
+	t.Helper()
+	a = fieftest.NewTB(t, fieftest.WithIssuer("https://fief.test/tenant-a"))
+	b = fieftest.NewTB(t, fieftest.WithIssuer("https://fief.test/tenant-b"))
+	tenants := []fief.Tenant{}
+	for name, s := range map[string]*fieftest.Server{"a": a, "b": b} {
+		tenants = append(tenants, fief.Tenant{Name: name, Client: newClient(t, s, fief.WithIssuer(s.Issuer()))})
+	}
+	auth, err := fief.NewMultiTenantAuthenticator(tenants, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b, auth
+}
+
+// TestMultiTenant: one authenticator for two tenants picks each token's
+// tenant by its iss, verifies it with that tenant's keys only, and never
+// asks any Fief about an unknown issuer.
+func TestMultiTenant(t *testing.T) {
+	sa, sb, auth := twoTenants(t, fief.WithUserInfoCache(memCache(t, 10, time.Minute)))
+	ua, ub := addUser(sa), addUser(sb)
+	ctx := context.Background()
+	requests := func() int {
+		n := 0
+		for _, s := range []*fieftest.Server{sa, sb} {
+			for _, e := range []fieftest.Endpoint{fieftest.EndpointDiscovery, fieftest.EndpointJWKS, fieftest.EndpointUserinfo} {
+				n += s.Requests(e)
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		tenant string
+		s      *fieftest.Server
+		u      fieftest.User
+	}{{"a", sa, ua}, {"b", sb, ub}} {
+		for pass := 0; pass < 2; pass++ { // the second pass is a verified-token cache hit
+			out, err := auth.Route(fief.LoadUserInfo()).Authenticate(ctx, tc.s.AccessToken(tc.u.ID, fieftest.Claim("jti", "x")))
+			if err != nil {
+				t.Fatalf("tenant %s: %v", tc.tenant, err)
+			}
+			name, ok := fief.TenantFromContext(out)
+			info, _ := fief.AccessTokenInfoFromContext(out)
+			user, _ := fief.UserInfoFromContext(out)
+			if !ok || name != tc.tenant || info.UserID() != tc.u.ID || user.Email() != tc.u.Email {
+				t.Fatalf("tenant %q (%v), user %s, email %s; want %s", name, ok, info.UserID(), user.Email(), tc.tenant)
+			}
+		}
+	}
+	if sb.Requests(fieftest.EndpointJWKS) != 1 || sa.Requests(fieftest.EndpointJWKS) != 1 {
+		t.Fatalf("key-set fetches: a %d, b %d; want 1 each", sa.Requests(fieftest.EndpointJWKS), sb.Requests(fieftest.EndpointJWKS))
+	}
+
+	t.Run("unknown issuer: refused, no request to any Fief", func(t *testing.T) {
+		before := requests()
+		for _, iss := range []string{"https://evil.example", "http://127.0.0.1:1", sa.URL, ""} {
+			_, err := auth.Route().Authenticate(ctx, sa.AccessToken(ua.ID, fieftest.Claim("iss", iss)))
+			if !errors.Is(err, fief.ErrUnauthenticated) || !errors.Is(err, fief.ErrAccessTokenInvalid) {
+				t.Fatalf("iss %q: %v", iss, err)
+			}
+		}
+		if n := requests() - before; n != 0 {
+			t.Fatalf("%d requests to Fief for unknown issuers", n)
+		}
+	})
+	t.Run("tenant A's token with tenant B's iss forged", func(t *testing.T) {
+		for _, tok := range []string{
+			sa.AccessToken(ua.ID, fieftest.Claim("iss", sb.Issuer())),                              // A's kid, unknown to B
+			sa.AccessToken(ua.ID, fieftest.Claim("iss", sb.Issuer()), fieftest.Header("kid", nil)), // no kid: every B key tried
+			sa.AccessToken(ua.ID, fieftest.Claim("iss", sb.Issuer()), fieftest.Header("kid", sb.KeyID())),
+		} {
+			_, err := auth.Route().Authenticate(ctx, tok)
+			if !errors.Is(err, fief.ErrUnauthenticated) || !errors.Is(err, fief.ErrAccessTokenInvalid) {
+				t.Fatalf("forged iss: %v", err)
+			}
+		}
+	})
+	t.Run("through net/http", func(t *testing.T) {
+		h := auth.Authenticated()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			name, _ := fief.TenantFromContext(r.Context())
+			w.Write([]byte(name))
+		}))
+		for tok, want := range map[string]string{sa.AccessToken(ua.ID): "a", sb.AccessToken(ub.ID): "b"} {
+			if w := mwServe(h, tok); w.Code != 200 || w.Body.String() != want {
+				t.Fatalf("%d %q, want %q", w.Code, w.Body, want)
+			}
+		}
+		if w := mwServe(h, sa.AccessToken(ua.ID, fieftest.Claim("iss", "https://evil.example"))); w.Code != 401 {
+			t.Fatalf("unknown issuer: %d", w.Code)
+		}
+	})
+}
+
+func TestNewMultiTenantAuthenticatorErrors(t *testing.T) {
+	s := newServer(t)
+	withIss := func(iss string) *fief.Client { return newClient(t, s, fief.WithIssuer(iss)) }
+	for name, tenants := range map[string][]fief.Tenant{
+		"none":        nil,
+		"no name":     {{Client: withIss("https://a.test")}},
+		"no client":   {{Name: "a"}},
+		"no issuer":   {{Name: "a", Client: newClient(t, s)}},
+		"same name":   {{Name: "a", Client: withIss("https://a.test")}, {Name: "a", Client: withIss("https://b.test")}},
+		"same issuer": {{Name: "a", Client: withIss("https://a.test")}, {Name: "b", Client: withIss("https://a.test")}},
+	} {
+		if a, err := fief.NewMultiTenantAuthenticator(tenants); err == nil || a != nil {
+			t.Errorf("%s: %v, %v", name, a, err)
+		}
+	}
+	if _, err := fief.New(s.URL, s.ClientID, s.ClientSecret, fief.WithIssuer("not a URL")); err == nil {
+		t.Error("WithIssuer accepted a non-URL")
+	}
+}
+
+// TestWithIssuer: the discovery document must announce the configured
+// issuer; a Fief that announces another one is not trusted.
+func TestWithIssuer(t *testing.T) {
+	s := newServer(t)
+	u := addUser(s)
+	ctx := context.Background()
+	good := newClient(t, s, fief.WithIssuer(s.Issuer()))
+	if _, err := good.ValidateAccessToken(ctx, s.AccessToken(u.ID)); err != nil {
+		t.Fatal(err)
+	}
+	other := newClient(t, s, fief.WithIssuer("https://other.test"))
+	if _, err := other.ValidateAccessToken(ctx, s.AccessToken(u.ID)); !errors.Is(err, fief.ErrDiscovery) {
+		t.Fatalf("err = %v, want ErrDiscovery", err)
+	}
+}
