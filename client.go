@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -58,6 +59,7 @@ type Client struct {
 	tokens       *tokencache.Cache[verifiedToken] // nil when disabled
 	keyHeld      func(verifiedToken) bool
 	issuer       string // WithIssuer's, or ""
+	hooks        *Hooks // nil: no hooks
 	now          func() time.Time
 }
 
@@ -75,6 +77,8 @@ type settings struct {
 	cooldown    time.Duration
 	cacheSize   int
 	issuer      string
+	keys        []keyset.Key // WithKeySet's
+	hooks       *Hooks
 	now         func() time.Time
 }
 
@@ -180,6 +184,26 @@ func WithIssuer(issuer string) Option {
 	}
 }
 
+// WithKeySet seeds the Client's key set with a JWKS document, as Fief
+// serves it at /.well-known/jwks.json: tokens signed with these keys
+// validate with no request to Fief, and with [WithIssuer] no discovery
+// either, so that a service starts and validates while Fief is
+// unreachable (an air-gapped deployment, a test). The set is still
+// refreshed from Fief as usual (a token naming an unknown key, the set
+// older than [KeySetMaxAge]); while Fief cannot be reached the seeded keys
+// keep serving. The document must hold at least one RSA signing key of
+// 2048 bits or more.
+func WithKeySet(jwksJSON []byte) Option {
+	return func(s *settings) error {
+		keys, err := parseKeySet(jwksJSON)
+		if err != nil {
+			return fmt.Errorf("fief: WithKeySet: %w", err)
+		}
+		s.keys = keys
+		return nil
+	}
+}
+
 // WithTimeout bounds every request to Fief (default [DefaultTimeout]), in
 // addition to the caller's context and the HTTP client's own timeout.
 func WithTimeout(d time.Duration) Option {
@@ -277,13 +301,21 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 	c.http = &httpx.Client{HTTP: hc, Timeout: s.timeout}
 	c.bg = bg.New()
 	c.issuer = s.issuer
+	c.hooks = s.hooks
 	c.provider = oidc.NewProvider(c.http, u, s.host != "", s.issuer, c.bg)
+	if h := s.hooks; h != nil && h.Fetched != nil {
+		url := c.provider.URL()
+		c.provider.OnFetch = func(ctx context.Context, start time.Time, err error) {
+			h.fetched(ctx, "discovery", url, start, err)
+		}
+	}
 	c.keys = keyset.New(keyset.Config{
 		Fetch:      c.fetchKeys,
 		Cooldown:   s.cooldown,
 		Now:        s.now,
 		Background: c.bg,
 		MaxAge:     KeySetMaxAge,
+		Initial:    s.keys,
 	})
 	c.now = s.now
 	if s.cacheSize > 0 {
@@ -336,30 +368,58 @@ func (c *Client) openIDConfig(ctx context.Context) (*oidc.Config, error) {
 	return cfg, nil
 }
 
-// fetchKeys downloads the tenant's key set. Only RSA signing keys are kept;
-// Fief publishes them without alg, and RS256 is pinned at verification.
+// tenantIssuer returns the tenant's issuer: WithIssuer's, or the
+// discovered one.
+func (c *Client) tenantIssuer(ctx context.Context) (string, error) {
+	if c.issuer != "" {
+		return c.issuer, nil
+	}
+	cfg, err := c.openIDConfig(ctx)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Issuer, nil
+}
+
+// fetchKeys downloads the tenant's key set.
 func (c *Client) fetchKeys(ctx context.Context) ([]keyset.Key, error) {
 	cfg, err := c.openIDConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) error { return fmt.Errorf("%w: key set %s: %w", ErrDiscovery, cfg.JWKSURI, err) }
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.JWKSURI, nil)
+	start := c.hooks.timing()
+	keys, err := c.getKeys(ctx, cfg.JWKSURI)
+	c.hooks.fetched(ctx, "jwks", cfg.JWKSURI, start, err)
 	if err != nil {
-		return nil, fail(err)
+		return nil, fmt.Errorf("%w: key set %s: %w", ErrDiscovery, cfg.JWKSURI, err)
+	}
+	return keys, nil
+}
+
+func (c *Client) getKeys(ctx context.Context, jwksURI string) ([]keyset.Key, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURI, nil)
+	if err != nil {
+		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Cache-Control", "no-cache")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fail(err)
+		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fail(newRequestError("jwks", resp.StatusCode, resp.Body))
+		return nil, newRequestError("jwks", resp.StatusCode, resp.Body)
 	}
-	set, err := jwk.Parse(resp.Body)
+	return parseKeySet(resp.Body)
+}
+
+// parseKeySet returns the signing keys of a JWKS document. Only RSA
+// signing keys of at least 2048 bits are kept; Fief publishes them without
+// alg, and RS256 is pinned at verification.
+func parseKeySet(b []byte) ([]keyset.Key, error) {
+	set, err := jwk.Parse(b)
 	if err != nil {
-		return nil, fail(errors.New("answer is not a JSON Web Key Set"))
+		return nil, errors.New("answer is not a JSON Web Key Set")
 	}
 	keys := make([]keyset.Key, 0, set.Len())
 	for i := 0; i < set.Len(); i++ {
@@ -377,7 +437,7 @@ func (c *Client) fetchKeys(ctx context.Context) ([]keyset.Key, error) {
 		keys = append(keys, keyset.Key{ID: k.KeyID(), Public: &pub})
 	}
 	if len(keys) == 0 {
-		return nil, fail(errors.New("no usable RSA signing key"))
+		return nil, errors.New("no usable RSA signing key")
 	}
 	return keys, nil
 }
@@ -398,4 +458,55 @@ func (c *Client) send(req *http.Request, endpoint string) ([]byte, error) {
 // apiURL returns the URL of one of Fief's /api endpoints under the base URL.
 func (c *Client) apiURL(path string) string {
 	return c.baseURL.String() + path
+}
+
+// Ready reports whether the Client can validate tokens: it fetches the
+// OpenID configuration (unless [WithIssuer] and [WithKeySet] make it
+// needless) and the key set if they were never fetched, and returns nil
+// once both are held, or the error of the fetch (wrapping [ErrDiscovery]).
+// Use it as a start-up gate or in a readiness probe ([ReadinessHandler]).
+// Once ready, a Client stays ready while Fief is down: the cached keys keep
+// validating.
+func (c *Client) Ready(ctx context.Context) error {
+	if _, err := c.tenantIssuer(ctx); err != nil {
+		return err
+	}
+	if _, err := c.keys.All(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// readinessTimeout bounds a readiness probe.
+const readinessTimeout = 5 * time.Second
+
+// ReadinessHandler returns an http.Handler for a readiness probe: it
+// answers 200 {"status":"ready"} when every client is [Client.Ready]
+// (fetching what it needs, within 5 seconds and the request's context),
+// and 503 {"status":"unavailable"} with Retry-After otherwise. The body
+// never holds an error's text; the errors go to logger, when not nil, at
+// Warn level.
+func ReadinessHandler(logger *slog.Logger, clients ...*Client) http.Handler {
+	clients = slices.Clone(clients)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "Method Not Allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), readinessTimeout)
+		defer cancel()
+		w.Header().Set("Cache-Control", "no-store")
+		for _, c := range clients {
+			if err := c.Ready(ctx); err != nil {
+				if logger != nil {
+					logger.LogAttrs(ctx, slog.LevelWarn, "fief: not ready", slog.String("error", err.Error()))
+				}
+				w.Header().Set("Retry-After", "5")
+				writeFixed(w, http.StatusServiceUnavailable, `{"status":"unavailable"}`)
+				return
+			}
+		}
+		writeFixed(w, http.StatusOK, `{"status":"ready"}`)
+	})
 }

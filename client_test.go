@@ -3,7 +3,9 @@ package fief_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +233,89 @@ func TestClose(t *testing.T) {
 	c2.Close()
 	if _, err := c2.ValidateAccessToken(ctx, tok); !errors.Is(err, fief.ErrClosed) {
 		t.Fatalf("err = %v, want ErrClosed", err)
+	}
+}
+
+// TestReady: Ready fetches what validation needs, fails while Fief is
+// unreachable, and stays ready once it has it.
+func TestReady(t *testing.T) {
+	s := newServer(t)
+	c := newClient(t, s)
+	ctx := context.Background()
+	s.SetDown(true)
+	if err := c.Ready(ctx); !errors.Is(err, fief.ErrDiscovery) {
+		t.Fatalf("Ready with Fief down = %v, want ErrDiscovery", err)
+	}
+	s.SetDown(false)
+	time.Sleep(1100 * time.Millisecond) // a failed discovery is answered from memory for one second
+	if err := c.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests(fieftest.EndpointJWKS) != 1 {
+		t.Fatalf("JWKS fetches = %d", s.Requests(fieftest.EndpointJWKS))
+	}
+	s.SetDown(true)
+	if err := c.Ready(ctx); err != nil {
+		t.Fatalf("ready client with Fief down: %v", err)
+	}
+}
+
+func TestReadinessHandler(t *testing.T) {
+	s1, s2 := newServer(t), newServer(t)
+	h := fief.ReadinessHandler(nil, newClient(t, s1), newClient(t, s2))
+	probe := func(method string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(method, "/readyz", nil))
+		return w
+	}
+	s2.SetDown(true)
+	if w := probe("GET"); w.Code != 503 || w.Body.String() != `{"status":"unavailable"}` || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("one tenant down: %d %s", w.Code, w.Body)
+	}
+	s2.SetDown(false)
+	time.Sleep(1100 * time.Millisecond)
+	if w := probe("GET"); w.Code != 200 || w.Body.String() != `{"status":"ready"}` {
+		t.Fatalf("both up: %d %s", w.Code, w.Body)
+	}
+	if w := probe("POST"); w.Code != 405 {
+		t.Fatalf("POST: %d", w.Code)
+	}
+}
+
+// TestAirGapped: with the issuer and the key set configured, a client
+// validates tokens and is ready while Fief cannot be reached at all.
+func TestAirGapped(t *testing.T) {
+	s := newServer(t)
+	u := addUser(s)
+	resp, err := http.Get(s.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	s.SetDown(true)
+	s.ResetRequests()
+	c := newClient(t, s, fief.WithIssuer(s.Issuer()), fief.WithKeySet(jwks))
+	ctx := context.Background()
+	if err := c.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	if _, err := c.ValidateAccessToken(ctx, s.AccessToken(u.ID)); err != nil {
+		t.Fatalf("validation with Fief unreachable: %v", err)
+	}
+	// A forged issuer is still refused, and an unknown key is just unknown.
+	if _, err := c.ValidateAccessToken(ctx, s.AccessToken(u.ID, fieftest.Claim("iss", "https://evil"))); !errors.Is(err, fief.ErrAccessTokenInvalid) {
+		t.Fatalf("forged issuer: %v", err)
+	}
+	if _, err := c.ValidateAccessToken(ctx, s.AccessToken(u.ID, fieftest.SignWith(fieftest.GenerateKey(2048)))); !errors.Is(err, fief.ErrAccessTokenInvalid) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	for _, e := range []fieftest.Endpoint{fieftest.EndpointDiscovery, fieftest.EndpointJWKS} {
+		if n := s.Requests(e); n > 1 { // the unknown key may try one refresh
+			t.Errorf("%s requests: %d", e, n)
+		}
+	}
+	if _, err := fief.New(s.URL, s.ClientID, s.ClientSecret, fief.WithKeySet([]byte(`{"keys":[]}`))); err == nil {
+		t.Error("an empty key set accepted")
 	}
 }

@@ -180,24 +180,27 @@ func (rt *Route) authenticateRequest(r *http.Request) (context.Context, error) {
 
 // authenticate is Authenticate without the logging.
 func (rt *Route) authenticate(ctx context.Context, token string) (context.Context, error) {
+	hooks := rt.a.hooks
+	start := hooks.timing()
 	switch {
 	case token == "":
+		hooks.tokenChecked(ctx, start, false, ErrNoToken)
 		return rt.refused(ctx, ErrNoToken)
 	case len(token) > MaxTokenLength:
+		hooks.tokenChecked(ctx, start, false, ErrTokenTooLarge)
 		return rt.refused(ctx, ErrTokenTooLarge)
 	}
-	info, tenant, err := rt.a.verify(ctx, token)
+	info, tenant, cached, err := rt.a.verify(ctx, token)
 	if err == nil {
 		err = rt.reqs.check(info)
 	}
+	var user UserInfo
+	if err == nil && rt.userInfo {
+		user, err = rt.a.userInfo(ctx, tenant.client, info, rt.refresh)
+	}
+	hooks.tokenChecked(ctx, start, cached, err)
 	if err != nil {
 		return rt.refused(ctx, err)
-	}
-	var user UserInfo
-	if rt.userInfo {
-		if user, err = rt.a.userInfo(ctx, tenant.client, info, rt.refresh); err != nil {
-			return rt.refused(ctx, err)
-		}
 	}
 	out := context.WithValue(ctx, tokenInfoKey, info)
 	if tenant.name != "" {
@@ -249,9 +252,13 @@ func (a *Authenticator) userInfo(ctx context.Context, c *Client, info AccessToke
 		user, ok, err := a.cfg.cache.Get(ctx, info.UserID())
 		switch {
 		case err != nil:
+			a.hooks.cacheRead(ctx, "error")
 			a.warn(ctx, "fief: user info cache read failed; calling Fief", err)
 		case ok && !user.IsZero():
+			a.hooks.cacheRead(ctx, "hit")
 			return user, nil
+		default:
+			a.hooks.cacheRead(ctx, "miss")
 		}
 	}
 	user, err := a.flights.do(ctx, info.UserID(), func(ctx context.Context) (UserInfo, error) {
@@ -354,32 +361,34 @@ func NewMultiTenantAuthenticator(tenants []Tenant, opts ...AuthOption) (*Authent
 		a.tenants = append(a.tenants, tt)
 		a.byIssuer[t.Client.issuer] = tt
 	}
+	a.hooks = tenants[0].Client.hooks
 	return a, nil
 }
 
-// verify verifies an access token with the client of its tenant.
-func (a *Authenticator) verify(ctx context.Context, token string) (AccessTokenInfo, *tenant, error) {
+// verify verifies an access token with the client of its tenant; cached
+// tells a verified-token cache hit.
+func (a *Authenticator) verify(ctx context.Context, token string) (AccessTokenInfo, *tenant, bool, error) {
 	if a.byIssuer == nil {
-		info, err := a.single.client.verifyAccessToken(ctx, token)
-		return info, &a.single, err
+		info, cached, err := a.single.client.verifyAccessToken(ctx, token)
+		return info, &a.single, cached, err
 	}
 	// A token some tenant verified before is in its cache: a few map
 	// lookups spare the token's decoding.
 	for _, t := range a.tenants {
 		if info, ok := t.client.cachedAccessToken(token); ok {
-			return info, t, nil
+			return info, t, true, nil
 		}
 	}
 	iss, err := unverifiedIssuer(token)
 	if err != nil {
-		return AccessTokenInfo{}, nil, invalidAccessToken(err.Error())
+		return AccessTokenInfo{}, nil, false, invalidAccessToken(err.Error())
 	}
 	t := a.byIssuer[iss]
 	if t == nil {
-		return AccessTokenInfo{}, nil, invalidAccessToken("issuer of no configured tenant")
+		return AccessTokenInfo{}, nil, false, invalidAccessToken("issuer of no configured tenant")
 	}
-	info, err := t.client.verifyAccessToken(ctx, token)
-	return info, t, err
+	info, cached, err := t.client.verifyAccessToken(ctx, token)
+	return info, t, cached, err
 }
 
 // unverifiedIssuer returns the iss claim of a token whose signature is not

@@ -31,6 +31,7 @@ type Authenticator struct {
 	cfg     authConfig
 	flights flightGroup // concurrent userinfo calls, one per user ID
 
+	hooks    *Hooks             // its (first) client's
 	single   tenant             // NewAuthenticator's client
 	tenants  []*tenant          // NewMultiTenantAuthenticator's, in order
 	byIssuer map[string]*tenant // nil for a single tenant
@@ -157,6 +158,7 @@ func NewAuthenticator(c *Client, opts ...AuthOption) (*Authenticator, error) {
 		return nil, err
 	}
 	a.single.client = c
+	a.hooks = c.hooks
 	return a, nil
 }
 
@@ -239,6 +241,16 @@ func (a *Authenticator) middleware(method string, rt *Route) func(http.Handler) 
 			}
 		})
 	}
+}
+
+// Refuse answers an HTTP request that [Route.AuthenticateRequest] refused
+// with err as the net/http middleware does: with the unauthorized, forbidden
+// or unavailable handler of err's class, the defaults or those of
+// [WithUnauthorizedHandler], [WithForbiddenHandler] and
+// [WithUnavailableHandler]. It is for adapters to frameworks that write
+// responses on net/http (gin, say).
+func (a *Authenticator) Refuse(w http.ResponseWriter, r *http.Request, err error) {
+	a.refuse(w, r, err)
 }
 
 // refuse answers a request that failed authentication with err.

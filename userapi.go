@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // UserInfo is a user's claims: those of Fief's userinfo endpoint (sub,
@@ -184,7 +185,20 @@ func (c *Client) UserInfo(ctx context.Context, accessToken string) (UserInfo, er
 	if err != nil {
 		return UserInfo{}, err
 	}
-	return c.userRequest(ctx, http.MethodGet, cfg.UserinfoEndpoint, "userinfo", accessToken, nil)
+	start := c.hooks.timing()
+	u, err := c.userRequest(ctx, http.MethodGet, cfg.UserinfoEndpoint, "userinfo", accessToken, nil)
+	if h := c.hooks; h != nil && h.UserInfoFetched != nil {
+		o := OutcomeOK
+		var re *RequestError
+		switch {
+		case errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500:
+			o = OutcomeRefused
+		case err != nil:
+			o = OutcomeError
+		}
+		h.UserInfoFetched(ctx, UserInfoFetch{Outcome: o, Duration: time.Since(start)})
+	}
+	return u, err
 }
 
 // UpdateProfile updates the user's custom fields (by slug) and returns the

@@ -129,12 +129,14 @@ func (r *requirements) check(info AccessTokenInfo) error {
 // the error wraps [ErrDiscovery] instead. The only network requests are the
 // first discovery and key-set fetches and a refresh for an unknown key ID.
 func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, reqs ...Requirement) (AccessTokenInfo, error) {
-	info, err := c.verifyAccessToken(ctx, accessToken)
-	if err != nil {
-		return AccessTokenInfo{}, err
+	start := c.hooks.timing()
+	info, cached, err := c.verifyAccessToken(ctx, accessToken)
+	if err == nil {
+		r := collect(reqs)
+		err = r.check(info)
 	}
-	r := collect(reqs)
-	if err := r.check(info); err != nil {
+	c.hooks.tokenChecked(ctx, start, cached, err)
+	if err != nil {
 		return AccessTokenInfo{}, err
 	}
 	return info, nil
@@ -144,18 +146,19 @@ func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, re
 // requirements. A token seen before and still cached skips the signature
 // and JSON work: its result depends only on the token's bytes and the key,
 // which must still be published; its expiry is checked again (strictly,
-// without leeway: a token within its leeway takes the full path).
-func (c *Client) verifyAccessToken(ctx context.Context, token string) (AccessTokenInfo, error) {
+// without leeway: a token within its leeway takes the full path). cached
+// tells a cache hit.
+func (c *Client) verifyAccessToken(ctx context.Context, token string) (info AccessTokenInfo, cached bool, err error) {
 	now := c.now()
 	version := c.keys.Version(now)
 	if c.tokens != nil {
 		if e, ok := c.tokens.Get(token, now, version, c.keyHeld); ok {
-			return e.Value.info, nil
+			return e.Value.info, true, nil
 		}
 	}
 	info, key, err := c.verifyAccessTokenFull(ctx, token, now)
 	if err != nil {
-		return AccessTokenInfo{}, err
+		return AccessTokenInfo{}, false, err
 	}
 	if c.tokens != nil {
 		// The token is usually a substring of a request header (or of the
@@ -166,7 +169,7 @@ func (c *Client) verifyAccessToken(ctx context.Context, token string) (AccessTok
 		info.t.token = token
 		c.tokens.Put(token, verifiedToken{info: info, key: key}, info.t.expiry, version, now)
 	}
-	return info, nil
+	return info, false, nil
 }
 
 // cachedAccessToken returns the info of token if the verified-token cache
@@ -190,7 +193,7 @@ func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now ti
 	if err != nil {
 		return AccessTokenInfo{}, key, invalidAccessToken(err.Error())
 	}
-	cfg, err := c.openIDConfig(ctx)
+	issuer, err := c.tenantIssuer(ctx)
 	if err != nil {
 		return AccessTokenInfo{}, key, err
 	}
@@ -202,7 +205,7 @@ func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now ti
 	plausible := func() bool {
 		var tc jose.TimeClaims
 		return j.DecodePayload() == nil && json.Unmarshal(j.Payload, &tc) == nil &&
-			tc.CheckTimes(now, c.leeway) == nil && tc.Iss == cfg.Issuer
+			tc.CheckTimes(now, c.leeway) == nil && tc.Iss == issuer
 	}
 	if key, err = c.verifyJWS(ctx, &j, plausible, invalidAccessToken); err != nil {
 		return AccessTokenInfo{}, key, err
@@ -220,7 +223,7 @@ func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now ti
 		return AccessTokenInfo{}, key, fmt.Errorf("%w: %w", ErrAccessTokenExpired, timeErr)
 	case timeErr != nil:
 		return AccessTokenInfo{}, key, invalidAccessToken(timeErr.Error())
-	case claims.Iss != cfg.Issuer:
+	case claims.Iss != issuer:
 		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrIssuer.Error())
 	case len(c.audiences) > 0 && !claims.Aud.Contains(c.audiences):
 		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrAudience.Error())
@@ -305,14 +308,14 @@ func (c *Client) decodeIDToken(ctx context.Context, idToken, code, accessToken s
 	if err := json.Unmarshal(j.Payload, &reg); err != nil {
 		return UserInfo{}, invalidIDToken(jose.ErrClaims.Error())
 	}
-	cfg, err := c.openIDConfig(ctx)
+	issuer, err := c.tenantIssuer(ctx)
 	if err != nil {
 		return UserInfo{}, err
 	}
 	if err := reg.CheckTimes(c.now(), c.leeway); err != nil {
 		return UserInfo{}, invalidIDToken(err.Error())
 	}
-	if reg.Iss != cfg.Issuer {
+	if reg.Iss != issuer {
 		return UserInfo{}, invalidIDToken(jose.ErrIssuer.Error())
 	}
 	if !reg.Aud.Contains([]string{c.clientID}) {

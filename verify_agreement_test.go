@@ -212,7 +212,7 @@ func TestLeanPathAgreesWithJWTParse(t *testing.T) {
 				want, wantErr = AccessTokenInfo{}, ErrAccessTokenInvalid
 			}
 			for pass := 0; pass < 2; pass++ { // the second pass may hit the verified-token cache
-				got, gotErr := c.verifyAccessToken(ctx, tok)
+				got, _, gotErr := c.verifyAccessToken(ctx, tok)
 				if errClass(gotErr) != errClass(wantErr) {
 					t.Fatalf("pass %d: lean %q, jwt.Parse %q", pass, errClass(gotErr), errClass(wantErr))
 				}

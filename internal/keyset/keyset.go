@@ -65,6 +65,9 @@ type Config struct {
 	// stops being trusted even if no token names an unknown key. Such
 	// refreshes open a cooldown window like those for unknown kids.
 	MaxAge time.Duration
+	// Initial, when not empty, is the set before any fetch, as if fetched
+	// at New.
+	Initial []Key
 }
 
 // Set is a cached key set. Reads are lock-free; refreshes are coalesced.
@@ -105,7 +108,21 @@ func New(cfg Config) *Set {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Set{cfg: cfg, retry: cfg.Cooldown / 10, seed: maphash.MakeSeed()}
+	s := &Set{cfg: cfg, retry: cfg.Cooldown / 10, seed: maphash.MakeSeed()}
+	if len(cfg.Initial) > 0 {
+		s.snap.Store(newSnapshot(cfg.Initial, 1, cfg.Now()))
+	}
+	return s
+}
+
+func newSnapshot(keys []Key, version uint64, at time.Time) *snapshot {
+	snap := &snapshot{byID: make(map[string]Key, len(keys)), all: keys, version: version, fetchedAt: at}
+	for _, k := range keys {
+		if k.ID != "" {
+			snap.byID[k.ID] = k
+		}
+	}
+	return snap
 }
 
 // Get returns the key with ID kid. An unknown kid may trigger a refresh,
@@ -298,16 +315,11 @@ func (s *Set) fetch(ctx context.Context, c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil {
-		snap := &snapshot{byID: make(map[string]Key, len(keys)), all: keys, version: 1, fetchedAt: s.cfg.Now()}
+		version := uint64(1)
 		if old := s.snap.Load(); old != nil {
-			snap.version = old.version + 1
+			version = old.version + 1
 		}
-		for _, k := range keys {
-			if k.ID != "" {
-				snap.byID[k.ID] = k
-			}
-		}
-		s.snap.Store(snap)
+		s.snap.Store(newSnapshot(keys, version, s.cfg.Now()))
 		s.failErr = nil
 		s.missed, s.flooded = nil, false
 	} else if s.snap.Load() == nil {

@@ -41,8 +41,12 @@ func (e *StatusError) Error() string {
 type Provider struct {
 	http    *httpx.Client
 	base    *url.URL
-	rewrite bool // rewrite server-side endpoint URLs onto the base URL's scheme and host
+	rewrite bool   // rewrite server-side endpoint URLs onto the base URL's scheme and host
 	issuer  string // the issuer expected, or ""
+
+	// OnFetch, when set before the first call, is called after each fetch
+	// with its start time and error.
+	OnFetch func(ctx context.Context, start time.Time, err error)
 	bg      *bg.Group
 
 	mu       sync.Mutex
@@ -111,7 +115,11 @@ func (p *Provider) Config(ctx context.Context) (*Config, error) {
 }
 
 func (p *Provider) fetch(ctx context.Context, c *call) {
+	start := time.Now()
 	cfg, err := p.get(ctx)
+	if p.OnFetch != nil {
+		p.OnFetch(ctx, start, err)
+	}
 	p.mu.Lock()
 	if err == nil {
 		p.cfg, p.failErr = cfg, nil

@@ -1,0 +1,175 @@
+package fief_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fief-go/fief"
+	"github.com/fief-go/fief/fieftest"
+)
+
+// recorder is a fief.Hooks that records every event.
+type recorder struct {
+	mu      sync.Mutex
+	checks  []fief.TokenCheck
+	fetches []fief.Fetch
+	infos   []fief.UserInfoFetch
+	reads   []string
+	logins  []fief.Outcome
+}
+
+func (r *recorder) hooks() *fief.Hooks {
+	return &fief.Hooks{
+		TokenChecked: func(_ context.Context, e fief.TokenCheck) { r.mu.Lock(); r.checks = append(r.checks, e); r.mu.Unlock() },
+		Fetched:      func(_ context.Context, e fief.Fetch) { r.mu.Lock(); r.fetches = append(r.fetches, e); r.mu.Unlock() },
+		UserInfoFetched: func(_ context.Context, e fief.UserInfoFetch) {
+			r.mu.Lock()
+			r.infos = append(r.infos, e)
+			r.mu.Unlock()
+		},
+		UserInfoCacheRead: func(_ context.Context, e fief.CacheRead) {
+			r.mu.Lock()
+			r.reads = append(r.reads, e.Result)
+			r.mu.Unlock()
+		},
+		LoginDone: func(_ context.Context, e fief.Login) {
+			r.mu.Lock()
+			r.logins = append(r.logins, e.Outcome)
+			r.mu.Unlock()
+		},
+	}
+}
+
+func (r *recorder) lastCheck(t *testing.T) fief.TokenCheck {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.checks) == 0 {
+		t.Fatal("no token check reported")
+	}
+	return r.checks[len(r.checks)-1]
+}
+
+// TestHooks: every event the hooks promise, with its outcome.
+func TestHooks(t *testing.T) {
+	rec := &recorder{}
+	s := newServer(t)
+	u := addNamedUser(s, "anne", "castles:read")
+	c := newClient(t, s, fief.WithHooks(rec.hooks()))
+	a, err := fief.NewAuthenticator(c, fief.WithUserInfoCache(memCache(t, 10, time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	valid := s.AccessToken(u.ID, fieftest.Scopes("openid", "castles"))
+	for _, tc := range []struct {
+		name   string
+		route  *fief.Route
+		token  string
+		want   fief.Outcome
+		cached bool
+	}{
+		{"first sight", a.Route(), valid, fief.OutcomeOK, false},
+		{"seen before", a.Route(), valid, fief.OutcomeOK, true},
+		{"no token", a.Route(), "", fief.OutcomeNoToken, false},
+		{"invalid", a.Route(), "not.a.token", fief.OutcomeInvalid, false},
+		{"expired", a.Route(), s.AccessToken(u.ID, fieftest.ExpiresIn(-time.Hour)), fief.OutcomeExpired, false},
+		{"insufficient", a.Route(fief.RequireScopes("admin")), valid, fief.OutcomeInsufficient, true},
+		{"optional, no token", a.Route(fief.Optional()), "", fief.OutcomeNoToken, false},
+	} {
+		tc.route.Authenticate(ctx, tc.token)
+		if got := rec.lastCheck(t); got.Outcome != tc.want || got.Cached != tc.cached || got.Duration <= 0 {
+			t.Errorf("%s: %+v, want outcome %s, cached %v", tc.name, got, tc.want, tc.cached)
+		}
+	}
+	if _, err := c.ValidateAccessToken(ctx, valid, fief.RequirePermissions("castles:delete")); err == nil {
+		t.Fatal("missing permission accepted")
+	}
+	if got := rec.lastCheck(t); got.Outcome != fief.OutcomeInsufficient || !got.Cached {
+		t.Errorf("ValidateAccessToken: %+v", got)
+	}
+
+	// Fetches: discovery and the key set, once each so far.
+	rec.mu.Lock()
+	var resources []string
+	for _, f := range rec.fetches {
+		if f.Outcome != fief.OutcomeOK || f.URL == "" {
+			t.Errorf("fetch %+v", f)
+		}
+		resources = append(resources, f.Resource)
+	}
+	rec.mu.Unlock()
+	if !slices.Equal(resources, []string{"discovery", "jwks"}) {
+		t.Fatalf("fetches %v", resources)
+	}
+
+	// CurrentUser: a miss and a userinfo call, then a hit.
+	cu := a.Route(fief.LoadUserInfo())
+	cu.Authenticate(ctx, valid)
+	cu.Authenticate(ctx, valid)
+	rec.mu.Lock()
+	if !slices.Equal(rec.reads, []string{"miss", "hit"}) || len(rec.infos) != 1 || rec.infos[0].Outcome != fief.OutcomeOK {
+		t.Errorf("cache reads %v, userinfo calls %+v", rec.reads, rec.infos)
+	}
+	rec.mu.Unlock()
+	// A userinfo call Fief refuses.
+	gone := addNamedUser(s, "gone")
+	tok := s.AccessToken(gone.ID)
+	s.DeleteUser(gone.ID)
+	cu.Authenticate(ctx, tok)
+	rec.mu.Lock()
+	if last := rec.infos[len(rec.infos)-1]; last.Outcome != fief.OutcomeRefused {
+		t.Errorf("refused userinfo: %+v", last)
+	}
+	rec.mu.Unlock()
+	if got := rec.lastCheck(t); got.Outcome != fief.OutcomeInvalid {
+		t.Errorf("token of a deleted user: %+v", got)
+	}
+
+	// Fief down: a failed fetch, an unavailable check.
+	s2 := newServer(t)
+	rec2 := &recorder{}
+	c2 := newClient(t, s2, fief.WithHooks(rec2.hooks()))
+	a2, _ := fief.NewAuthenticator(c2)
+	s2.SetDown(true)
+	a2.Route().Authenticate(ctx, s2.AccessToken(addUser(s2).ID))
+	if got := rec2.lastCheck(t); got.Outcome != fief.OutcomeUnavailable {
+		t.Errorf("Fief down: %+v", got)
+	}
+	rec2.mu.Lock()
+	if len(rec2.fetches) == 0 || rec2.fetches[0].Outcome != fief.OutcomeError || rec2.fetches[0].Resource != "discovery" {
+		t.Errorf("fetches with Fief down: %+v", rec2.fetches)
+	}
+	rec2.mu.Unlock()
+}
+
+// TestNoHooksNoCost: without hooks, a cached request through the
+// middleware allocates only the context and the request copy it must.
+func TestNoHooksNoCost(t *testing.T) {
+	e := newEnv(t)
+	a := e.auth(t)
+	h := a.Authenticated()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	tok := e.token()
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	w := &nopWriter{}
+	h.ServeHTTP(w, r) // first sight
+	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, r) }); n != 2 {
+		t.Fatalf("%.0f allocations per cached request, want 2 (r.WithContext and context.WithValue)", n)
+	}
+}
+
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header {
+	if w.h == nil {
+		w.h = http.Header{}
+	}
+	return w.h
+}
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(int)             {}
