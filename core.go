@@ -156,6 +156,35 @@ func (rt *Route) Authenticate(ctx context.Context, token string) (context.Contex
 	return out, err
 }
 
+// AuthenticateAuthorization authenticates a request whose Authorization
+// header (or gRPC "authorization" metadata) has values, as
+// [Route.Authenticate] does, reading them as [BearerToken] does: none, or
+// another scheme, is no token; several values are refused
+// ([ErrMalformedAuthorization]), as is a token longer than
+// [MaxTokenLength]. For transports that carry the header outside an
+// http.Request: gRPC, Connect.
+func (rt *Route) AuthenticateAuthorization(ctx context.Context, values []string) (context.Context, error) {
+	var token string
+	var err error
+	switch len(values) {
+	case 0:
+	case 1:
+		token, err = parseBearer(values[0])
+	default:
+		err = ErrMalformedAuthorization
+	}
+	var out context.Context
+	if err != nil {
+		out, err = rt.refused(ctx, err)
+	} else {
+		out, err = rt.authenticate(ctx, token)
+	}
+	if err != nil {
+		rt.a.logRefusal(ctx, err)
+	}
+	return out, err
+}
+
 // AuthenticateRequest authenticates an HTTP request, reading its token
 // with the Authenticator's [Extractor], as [Route.Authenticate] does.
 func (rt *Route) AuthenticateRequest(r *http.Request) (context.Context, error) {

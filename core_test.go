@@ -317,3 +317,42 @@ func TestWithIssuer(t *testing.T) {
 		t.Fatalf("err = %v, want ErrDiscovery", err)
 	}
 }
+
+// TestAuthenticateAuthorization reads header values as BearerToken does.
+func TestAuthenticateAuthorization(t *testing.T) {
+	e := newEnv(t)
+	a := e.auth(t)
+	ctx := context.Background()
+	valid := e.token()
+	for _, tc := range []struct {
+		name   string
+		values []string
+		want   error // nil: authenticated
+	}{
+		{"none", nil, fief.ErrNoToken},
+		{"other scheme", []string{"Basic abc"}, fief.ErrNoToken},
+		{"valid", []string{"Bearer " + valid}, nil},
+		{"lower-case scheme", []string{"bearer " + valid}, nil},
+		{"two values", []string{"Bearer " + valid, "Bearer " + valid}, fief.ErrMalformedAuthorization},
+		{"too large", []string{"Bearer " + string(make([]byte, fief.MaxTokenLength+1))}, fief.ErrTokenTooLarge},
+		{"garbage", []string{"Bearer garbage"}, fief.ErrAccessTokenInvalid},
+	} {
+		out, err := a.Route().AuthenticateAuthorization(ctx, tc.values)
+		switch {
+		case tc.want == nil && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want == nil:
+			if _, ok := fief.AccessTokenInfoFromContext(out); !ok {
+				t.Errorf("%s: no info", tc.name)
+			}
+		case !errors.Is(err, tc.want) || !errors.Is(err, fief.ErrUnauthenticated):
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		// On an Optional route every unauthenticated case is anonymous.
+		if tc.want != nil {
+			if out, err := a.Route(fief.Optional()).AuthenticateAuthorization(ctx, tc.values); err != nil || out != ctx {
+				t.Errorf("%s, optional: %v", tc.name, err)
+			}
+		}
+	}
+}

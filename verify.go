@@ -47,17 +47,6 @@ func (c *Client) verifyJWS(ctx context.Context, j *jose.JWS, mayRefresh func() b
 // always approves every key-set refresh.
 func always() bool { return true }
 
-// accessClaims are the claims of a Fief access token. Pointers tell a
-// missing claim from an empty one; a claim of the wrong JSON type fails the
-// decoding. Its member names must be in jose's decodedNames, so that tokens
-// spell them exactly.
-type accessClaims struct {
-	jose.Registered
-	Scope       jose.Optional[string]       `json:"scope"`
-	ACR         jose.Optional[string]       `json:"acr"`
-	Permissions jose.Optional[jose.Strings] `json:"permissions"`
-}
-
 // Requirement is a condition on an access token: a scope, a minimum ACR or
 // a permission. The same values configure the middleware.
 type Requirement func(*requirements)
@@ -213,9 +202,11 @@ func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now ti
 	if err := j.DecodePayload(); err != nil {
 		return AccessTokenInfo{}, key, invalidAccessToken(err.Error())
 	}
-	var claims accessClaims
-	if err := json.Unmarshal(j.Payload, &claims); err != nil {
-		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrClaims.Error())
+	// One copy of the payload as a string: the claims' strings are its
+	// substrings, so that the info holds them with no copy each.
+	claims, err := jose.ParseAccessClaims(string(j.Payload))
+	if err != nil {
+		return AccessTokenInfo{}, key, invalidAccessToken(err.Error())
 	}
 	timeErr := claims.CheckTimes(now, c.leeway)
 	switch {
@@ -227,14 +218,14 @@ func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now ti
 		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrIssuer.Error())
 	case len(c.audiences) > 0 && !claims.Aud.Contains(c.audiences):
 		return AccessTokenInfo{}, key, invalidAccessToken(jose.ErrAudience.Error())
-	case !claims.Scope.Set:
+	case !claims.ScopeSet:
 		return AccessTokenInfo{}, key, invalidAccessToken("no scope claim")
-	case !claims.ACR.Set:
+	case !claims.ACRSet:
 		return AccessTokenInfo{}, key, invalidAccessToken("no acr claim")
-	case !claims.Permissions.Set:
+	case !claims.PermissionsSet:
 		return AccessTokenInfo{}, key, invalidAccessToken("no permissions claim")
 	}
-	acr, err := ParseACR(claims.ACR.Value)
+	acr, err := ParseACR(claims.ACR)
 	if err != nil {
 		return AccessTokenInfo{}, key, invalidAccessToken("acr is not \"0\" or \"1\"")
 	}
@@ -244,38 +235,38 @@ func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now ti
 	}
 	return AccessTokenInfo{&tokenInfo{
 		userID:      id,
-		scopes:      strings.Fields(claims.Scope.Value),
+		scopes:      strings.Fields(claims.Scope),
 		acr:         acr,
-		permissions: slices.Clip([]string(claims.Permissions.Value)),
+		permissions: slices.Clip(claims.Permissions),
 		expiry:      claims.Exp.Time,
 		token:       token,
 	}}, key, nil
 }
 
 // canonicalUUID parses a UUID in its hyphenated form (any case) and returns
-// it in lower case.
+// it in lower case: s itself when it is (Fief's are), else a copy.
 func canonicalUUID(s string) (string, bool) {
 	if len(s) != 36 {
 		return "", false
 	}
-	b := []byte(s)
-	for i, ch := range b {
-		switch i {
-		case 8, 13, 18, 23:
+	lower := true
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case i == 8 || i == 13 || i == 18 || i == 23:
 			if ch != '-' {
 				return "", false
 			}
-			continue
-		}
-		switch {
 		case '0' <= ch && ch <= '9', 'a' <= ch && ch <= 'f':
 		case 'A' <= ch && ch <= 'F':
-			b[i] = ch + ('a' - 'A')
+			lower = false
 		default:
 			return "", false
 		}
 	}
-	return string(b), true
+	if lower {
+		return s, true
+	}
+	return strings.ToLower(s), true
 }
 
 // decodeIDToken decrypts (when an encryption key is set) and verifies an ID

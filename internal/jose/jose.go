@@ -6,6 +6,7 @@ package jose
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwe"
-	"github.com/lestrrat-go/jwx/v2/jws"
 )
 
 // MaxTokenSize is the largest token accepted. Fief's tokens are a few KiB;
@@ -179,6 +179,7 @@ var decodedNames = [...]string{
 // len(b) (at most maxMembers names are compared) and allocates nothing.
 func CheckMembers(b []byte) error {
 	var names [maxMembers][2]int
+	var simple [maxMembers]bool // the name is lower-case ASCII letters, digits and '_'
 	count, all, depth := 0, 0, 0
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
@@ -212,21 +213,45 @@ func CheckMembers(b []byte) error {
 				return ErrDuplicateKey
 			}
 			name := b[start:i]
-			for _, n := range names[:count] {
-				if bytes.EqualFold(b[n[0]:n[1]], name) {
+			// Names that fold only to themselves (Fief's claims are all
+			// such) compare exactly, and cannot be another spelling of
+			// a decoded name, which are such names too.
+			isSimple := simpleName(name)
+			for k, n := range names[:count] {
+				other := b[n[0]:n[1]]
+				if isSimple && simple[k] {
+					if string(other) == string(name) {
+						return ErrDuplicateKey
+					}
+				} else if bytes.EqualFold(other, name) {
 					return ErrDuplicateKey
 				}
 			}
-			for _, d := range decodedNames {
-				if bytes.EqualFold(name, unsafeBytes(d)) && string(name) != d {
-					return ErrDuplicateKey
+			if !isSimple {
+				for _, d := range decodedNames {
+					if bytes.EqualFold(name, unsafeBytes(d)) && string(name) != d {
+						return ErrDuplicateKey
+					}
 				}
 			}
-			names[count] = [2]int{start, i}
+			names[count], simple[count] = [2]int{start, i}, isSimple
 			count++
 		}
 	}
 	return nil
+}
+
+// simpleName reports whether name holds only lower-case ASCII letters,
+// digits and '_'. Two such names fold to each other only when they are
+// equal: the other spellings of k and s (the Kelvin sign, the long s) are
+// not ASCII, nor upper case.
+func simpleName(name []byte) bool {
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // followedByColon reports whether the next non-space byte from i is ':'.
@@ -258,8 +283,8 @@ func decodeHeader(enc string, h *Header) error {
 	if err := CheckMembers(raw[:n]); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(raw[:n], h); err != nil {
-		return ErrHeader
+	if err := parseHeader(string(raw[:n]), h); err != nil {
+		return err
 	}
 	if h.forbidden() {
 		return ErrForbiddenHdr
@@ -283,19 +308,14 @@ func isBase64URL(s string) bool {
 	return true
 }
 
-// rs256 is jwx's RS256 verifier; it holds no state.
-var rs256 = func() jws.Verifier {
-	v, err := jws.NewVerifier(jwa.RS256)
-	if err != nil {
-		panic(err)
-	}
-	return v
-}()
-
 // Verify checks the signature with pub, RS256 pinned whatever the header
 // says.
 func (j *JWS) Verify(pub *rsa.PublicKey) error {
-	if err := rs256.Verify(unsafeBytes(j.SigningInput), j.Signature, pub); err != nil {
+	// RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 section 3.3): the
+	// standard library's, as jwx's verifier calls it, without the hash
+	// object and the copies it makes.
+	sum := sha256.Sum256(unsafeBytes(j.SigningInput))
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], j.Signature); err != nil {
 		return ErrSignature
 	}
 	return nil

@@ -309,7 +309,7 @@ func TestStrings(t *testing.T) {
 // TestDecodedNames: every member name the structs of this package decode is
 // in decodedNames, which CheckMembers makes exact.
 func TestDecodedNames(t *testing.T) {
-	for _, typ := range []reflect.Type{reflect.TypeFor[Header](), reflect.TypeFor[Registered]()} {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Header](), reflect.TypeFor[Registered](), reflect.TypeFor[AccessClaimsJSON]()} {
 		for _, f := range reflect.VisibleFields(typ) {
 			if f.Anonymous {
 				continue
