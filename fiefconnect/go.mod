@@ -7,6 +7,7 @@ replace github.com/fief-go/fief => ../
 require (
 	connectrpc.com/connect v1.21.1
 	github.com/fief-go/fief v0.0.0-00010101000000-000000000000
+	golang.org/x/oauth2 v0.38.0
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -22,6 +23,5 @@ require (
 	github.com/segmentio/asm v1.2.1 // indirect
 	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/crypto v0.53.0 // indirect
-	golang.org/x/oauth2 v0.38.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
