@@ -1,6 +1,7 @@
 package fiefconnect_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"errors"
@@ -355,4 +356,28 @@ type mechanism struct {
 var mechanisms = []mechanism{
 	{"interceptor", func(i *fiefconnect.Interceptor) connect.HandlerOption { return connect.WithInterceptors(i) }},
 	{"gate", func(i *fiefconnect.Interceptor) connect.HandlerOption { return connect.WithRequestGate(i.Gate) }},
+}
+
+// lockedBuffer is a bytes.Buffer that handlers write and the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }

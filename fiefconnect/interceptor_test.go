@@ -1,11 +1,11 @@
 package fiefconnect_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -304,13 +304,17 @@ func TestMultiTenant(t *testing.T) {
 // interceptor of the same server that wraps this one sees the class and the
 // cause; the core logs each refusal once.
 func TestRefusalCause(t *testing.T) {
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	e := newEnv(t, fief.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
-	var seen error
+	var mu sync.Mutex
+	var lastErr error // what the outer interceptor saw last
+	seen := func() error { mu.Lock(); defer mu.Unlock(); return lastErr }
 	outer := connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 			res, err := next(ctx, req)
-			seen = err
+			mu.Lock()
+			lastErr = err
+			mu.Unlock()
 			return res, err
 		}
 	})
@@ -335,8 +339,8 @@ func TestRefusalCause(t *testing.T) {
 			if errors.Is(ce, c.class) {
 				t.Fatal("the client's error carries the server's cause")
 			}
-			if !errors.Is(seen, c.class) || !errors.Is(seen, c.cause) {
-				t.Fatalf("outer interceptor saw %v, want %v and %v", seen, c.class, c.cause)
+			if err := seen(); !errors.Is(err, c.class) || !errors.Is(err, c.cause) {
+				t.Fatalf("outer interceptor saw %v, want %v and %v", err, c.class, c.cause)
 			}
 			if n := strings.Count(logs.String(), "fief: request "); n != 1 {
 				t.Fatalf("%d log records, want 1:\n%s", n, logs.String())
@@ -346,8 +350,8 @@ func TestRefusalCause(t *testing.T) {
 	t.Run("unlisted", func(t *testing.T) {
 		_, err := s.call(t, procUnlisted, nil)
 		wantCode(t, err, connect.CodePermissionDenied, msgNotAllowed, true)
-		if seen == nil || !strings.Contains(seen.Error(), msgNotAllowed) {
-			t.Fatalf("outer interceptor saw %v", seen)
+		if err := seen(); err == nil || !strings.Contains(err.Error(), msgNotAllowed) {
+			t.Fatalf("outer interceptor saw %v", err)
 		}
 	})
 }
