@@ -6,7 +6,10 @@
 // when Fief cannot be used, each with a fixed JSON body, or what
 // [fief.WithUnauthorizedHandler] and its siblings configure, such as a
 // [fief.LoginFlow]'s redirect to the login page. A refused request is
-// aborted ([gin.Context.Abort]): no later handler runs.
+// aborted ([gin.Context.Abort]): no later handler runs. The middleware is
+// the root package's net/http middleware ([fief.Authenticator.Authenticated],
+// [fief.Authenticator.CurrentUser]), which authenticates with
+// [fief.Route.AuthenticateRequest], run on gin's response writer and request.
 //
 //	auth, err := fief.NewAuthenticator(client)
 //	...
@@ -26,15 +29,14 @@
 // [AccessTokenInfo], [UserInfo] and [Tenant] read it from a [*gin.Context].
 // The middleware also stores the identity in the gin.Context's keys
 // ([gin.Context.Set]) under [AccessTokenInfoKey], [UserInfoKey] and
-// [TenantKey], for code that uses [gin.Context.Get]; gin's
-// [gin.Context.Value] finds these string keys whatever the engine's
-// settings.
+// [TenantKey], for code that uses [gin.Context.Get]; [gin.Context.Value]
+// finds these string keys too, whatever the engine's settings.
 //
 // A *gin.Context is also a [context.Context], but fief's functions find
 // nothing in it unless the engine is built with ContextWithFallback set:
 // gin's Context.Value answers a key that is not a string (fief's are
 // unexported types) from c.Request.Context() only when
-// [gin.Engine].ContextWithFallback is true, and answers nil otherwise. So
+// [gin.Engine.ContextWithFallback] is true, and answers nil otherwise. So
 // fief.AccessTokenInfoFromContext(c) reports the identity, after this
 // package's middleware, with ContextWithFallback and never without it
 // (ok is false, silently); the same holds for contexts derived from c and

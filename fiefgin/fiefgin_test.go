@@ -74,6 +74,7 @@ func TestAuthenticated(t *testing.T) {
 					want := seen{
 						User: e.user.ID, KeyUser: e.user.ID,
 						InRequestContext: true, InGinContext: fallback, ValueByKey: true,
+						InCopy: fallback, InDerived: fallback,
 					}
 					if s != want {
 						t.Errorf("seen %+v, want %+v", s, want)
@@ -175,6 +176,7 @@ func TestCurrentUser(t *testing.T) {
 			want := seen{
 				User: e.user.ID, Email: e.user.Email, KeyUser: e.user.ID, KeyEmail: e.user.Email,
 				InRequestContext: true, InGinContext: fallback, UserInGinContext: fallback, ValueByKey: true,
+				InCopy: fallback, InDerived: fallback,
 			}
 			for range 3 {
 				if s := get(t, a.URL+"/me", token).Seen(t); s != want {

@@ -1,6 +1,7 @@
 package fiefgin_test
 
 import (
+	"context"
 	"crypto/rsa"
 	"encoding/json"
 	"io"
@@ -111,6 +112,9 @@ type seen struct {
 	InRequestContext bool `json:"in_request_context"`
 	InGinContext     bool `json:"in_gin_context"`
 	UserInGinContext bool `json:"user_in_gin_context"`
+	// Whether they find it in c.Copy() and in a context derived from c.
+	InCopy    bool `json:"in_copy"`
+	InDerived bool `json:"in_derived"`
 	// Whether c.Value finds the info under its string key.
 	ValueByKey bool `json:"value_by_key"`
 }
@@ -149,6 +153,10 @@ func (a *app) Echo(c *gin.Context) {
 	_, s.InRequestContext = fief.AccessTokenInfoFromContext(c.Request.Context())
 	_, s.InGinContext = fief.AccessTokenInfoFromContext(c)
 	_, s.UserInGinContext = fief.UserInfoFromContext(c)
+	_, s.InCopy = fief.AccessTokenInfoFromContext(c.Copy())
+	derived, cancel := context.WithTimeout(c, time.Minute)
+	_, s.InDerived = fief.AccessTokenInfoFromContext(derived)
+	cancel()
 	_, s.ValueByKey = c.Value(fiefgin.AccessTokenInfoKey).(fief.AccessTokenInfo)
 	c.JSON(http.StatusOK, s)
 }
