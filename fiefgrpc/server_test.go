@@ -1,7 +1,10 @@
 package fiefgrpc_test
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -354,3 +357,59 @@ func TestNewValidates(t *testing.T) {
 		t.Fatalf("a valid configuration: %v", err)
 	}
 }
+
+// TestConcurrentCalls: one Interceptor serves concurrent calls of both
+// kinds and users (run with -race).
+func TestConcurrentCalls(t *testing.T) {
+	srv := newFief(t)
+	users := []fieftest.User{addUser(srv), srv.AddUser(fieftest.User{Email: "bob@anjou.duchy", Permissions: []string{"castles:read"}})}
+	addr, _ := serve(t, newInterceptor(t, newAuth(t, srv), fiefgrpc.WithDefault(reqs...)))
+	conn := dial(t, addr)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			u, k := users[i%2], kinds[(i/2)%2]
+			md, err := call(t, conn, k.method, bearer(token(srv, u)))
+			if err != nil || len(md.Get("x-user")) != 1 || md.Get("x-user")[0] != u.ID {
+				t.Errorf("%s as %s: %v, x-user %q", k.name, u.Email, err, md.Get("x-user"))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestRefusalsLogged: refusals are logged by the Authenticator, as its
+// WithLogger says, without the token.
+func TestRefusalsLogged(t *testing.T) {
+	srv := newFief(t)
+	u := addUser(srv)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	addr, _ := serve(t, newInterceptor(t, newAuth(t, srv, fief.WithLogger(logger)), fiefgrpc.WithDefault(reqs...)))
+	conn := dial(t, addr)
+	forbidden := token(srv, u, fieftest.Permissions())
+	for _, authorization := range [][]string{nil, bearer(forbidden)} {
+		if _, err := call(t, conn, mCheck, authorization); err == nil {
+			t.Fatal("call let through")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"fief: request unauthorized", "fief: request forbidden"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("no %q in the logs:\n%s", want, &logs)
+		}
+	}
+	if strings.Contains(logs.String(), forbidden) {
+		t.Error("the logs contain the token")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
