@@ -6,17 +6,23 @@ replace github.com/fief-go/fief => ../
 
 replace github.com/fief-go/fief/fiefgin => ../fiefgin
 
+replace github.com/fief-go/fief/fiefgrpc => ../fiefgrpc
+
 replace github.com/fief-go/fief/rediscache => ../rediscache
 
 require (
 	github.com/fief-go/fief v0.0.0-00010101000000-000000000000
 	github.com/fief-go/fief/fiefgin v0.0.0-00010101000000-000000000000
+	github.com/fief-go/fief/fiefgrpc v0.0.0-00010101000000-000000000000
 	github.com/fief-go/fief/rediscache v0.0.0-00010101000000-000000000000
 	github.com/gin-gonic/gin v1.12.0
 	github.com/redis/go-redis/v9 v9.23.0
+	golang.org/x/oauth2 v0.38.0
+	google.golang.org/grpc v1.85.0
 )
 
 require (
+	cloud.google.com/go/compute/metadata v0.9.0 // indirect
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect
@@ -51,10 +57,10 @@ require (
 	go.mongodb.org/mongo-driver/v2 v2.5.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/arch v0.22.0 // indirect
-	golang.org/x/crypto v0.53.0 // indirect
-	golang.org/x/net v0.55.0 // indirect
-	golang.org/x/oauth2 v0.38.0 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
-	golang.org/x/text v0.38.0 // indirect
-	google.golang.org/protobuf v1.36.10 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
