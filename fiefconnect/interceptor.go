@@ -28,10 +28,11 @@ const (
 // [connect.WithRequestGate] and [Interceptor.Gate], which refuses before the
 // request message is read.
 //
-// An RPC's token is the Bearer token of its Authorization header
-// ([fief.ParseBearer]); a header that cannot be read (several Authorization
-// values, a token too long) counts as no token, so that an [fief.Optional]
-// route lets the RPC through anonymously and any other refuses it. The
+// An RPC's token is the Bearer token of its Authorization header, read as
+// the net/http middleware reads it ([fief.Route.AuthenticateAuthorization]):
+// a header that cannot be read (several Authorization values, a token too
+// long) is a malformed token, so that an [fief.Optional] route lets the RPC
+// through anonymously and any other refuses it as unauthenticated. The
 // derived context ([fief.AccessTokenInfoFromContext],
 // [fief.UserInfoFromContext], [fief.TenantFromContext]) goes to the next
 // function. Refusals are [*connect.Error] values with a fixed message:
@@ -273,30 +274,14 @@ func (i *Interceptor) authenticate(ctx context.Context, procedure string, header
 	case !listed:
 		rt = i.def
 	}
-	token, readErr := bearer(header)
-	// A header that cannot be read is no usable token: the core decides
-	// what that means on this route (anonymous on an Optional one).
-	out, err := rt.Authenticate(ctx, token)
+	// The core reads the header as BearerToken does: several values, or a
+	// token too large, are refused as malformed (anonymous on an Optional
+	// route, like an invalid token), and logged.
+	out, err := rt.AuthenticateAuthorization(ctx, header.Values("Authorization"))
 	if err != nil {
-		if readErr != nil {
-			err = fmt.Errorf("%w (%w)", err, readErr)
-		}
 		return ctx, classRefusal(err)
 	}
 	return out, nil
-}
-
-// bearer returns the Bearer token of header's Authorization field, "" for
-// none, or "" and an error when it cannot be read unambiguously.
-func bearer(header http.Header) (string, error) {
-	values := header.Values("Authorization")
-	switch len(values) {
-	case 0:
-		return "", nil
-	case 1:
-		return fief.ParseBearer(values[0])
-	}
-	return "", fief.ErrMalformedAuthorization
 }
 
 // classRefusal maps an error of the core to its Connect code and fixed

@@ -17,10 +17,11 @@
 //	codes.PermissionDenied  "permission denied: no authentication policy for this method"
 //	codes.Unavailable       "authentication unavailable"  Fief cannot be used
 //
-// Authorization metadata that cannot be read unambiguously (several values,
-// or a token longer than [fief.MaxTokenLength]) is refused as
-// unauthenticated, on [fief.Optional] methods too: such a caller is broken,
-// not anonymous. Refusals decided by the [fief.Authenticator] are logged as
+// Authorization metadata is read as the net/http middleware reads the
+// Authorization header ([fief.Route.AuthenticateAuthorization]): several
+// values, or a token longer than [fief.MaxTokenLength], are a malformed
+// token, unauthenticated (anonymous on [fief.Optional] methods, like an
+// invalid token). Refusals decided by the [fief.Authenticator] are logged as
 // its [fief.WithLogger] says.
 //
 // On the client, [PerRPCCredentials] sends the token of an

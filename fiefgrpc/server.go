@@ -278,11 +278,10 @@ func (i *Interceptor) authenticate(ctx context.Context, fullMethod string) (cont
 	case r.route == nil:
 		return ctx, nil // public
 	}
-	token, err := bearerToken(ctx)
-	if err != nil {
-		return ctx, status.Error(codes.Unauthenticated, msgUnauthenticated)
-	}
-	out, err := r.route.Authenticate(ctx, token)
+	// The core reads the metadata as BearerToken reads a header: several
+	// values, or a token too large, are refused as malformed (anonymous on
+	// an Optional method, like an invalid token), and logged.
+	out, err := r.route.AuthenticateAuthorization(ctx, metadata.ValueFromIncomingContext(ctx, "authorization"))
 	switch {
 	case err == nil:
 		return out, nil
@@ -311,19 +310,4 @@ func (i *Interceptor) rule(fullMethod string) (r rule, ok bool) {
 		return *i.def, true
 	}
 	return rule{}, false
-}
-
-// bearerToken returns the Bearer token of the call's "authorization"
-// metadata: "" for none or for another scheme, an error when the metadata
-// holds several values (which token counts would be a guess) or a token
-// longer than [fief.MaxTokenLength].
-func bearerToken(ctx context.Context) (string, error) {
-	values := metadata.ValueFromIncomingContext(ctx, "authorization")
-	switch len(values) {
-	case 0:
-		return "", nil
-	case 1:
-		return fief.ParseBearer(values[0])
-	}
-	return "", fief.ErrMalformedAuthorization
 }
