@@ -148,9 +148,38 @@ func BenchmarkAuthenticated(b *testing.B) {
 			b.Fatalf("%d of %d requests served", served.Load(), b.N)
 		}
 	})
+	// The floor of any context-based middleware: what it must do per
+	// request, r.WithContext of a context.WithValue, and nothing else. The
+	// cached path should scale across CPUs as well as this does.
+	b.Run("context-floor-parallel", func(b *testing.B) {
+		var served atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			next := &countingHandler{}
+			h := contextFloor(next)
+			r, w := newRequest(), httptest.NewRecorder()
+			for pb.Next() {
+				h.ServeHTTP(w, r)
+			}
+			served.Add(next.served)
+		})
+		if served.Load() != int64(b.N) {
+			b.Fatalf("%d of %d requests served", served.Load(), b.N)
+		}
+	})
 	if n := s.Requests(fieftest.EndpointJWKS); n != 2 { // one per client
 		b.Fatalf("key set fetched %d times", n)
 	}
+}
+
+type floorKey struct{}
+
+// contextFloor is the minimal context middleware.
+func contextFloor(next http.Handler) http.Handler {
+	info := new(int)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), floorKey{}, info)))
+	})
 }
 
 // BenchmarkForgedToken: what forged tokens of various shapes cost, naming
