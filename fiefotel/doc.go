@@ -69,5 +69,8 @@
 // userinfo, token endpoint) become client spans with an otelhttp transport
 // given to [fief.WithHTTPClient], as above; the access token travels in
 // the Authorization header, which otelhttp does not record, and never in
-// a URL.
+// a URL. A userinfo call is a child of the request's span; the fetches of
+// the configuration and of the key set serve every request waiting for
+// them, on the Client's background context, and so start traces of their
+// own.
 package fiefotel
