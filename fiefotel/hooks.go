@@ -37,9 +37,9 @@ type config struct {
 }
 
 // WithMeterProvider sets the meter provider the instruments are created
-// with (default: the global one, [otel.GetMeterProvider], at the time of
-// [NewHooks]; the global provider delegates to the one set later with
-// [otel.SetMeterProvider]).
+// with. The default is the global one, [otel.GetMeterProvider], at the
+// time of [NewHooks]: hooks made before the first [otel.SetMeterProvider]
+// record into the provider it sets.
 func WithMeterProvider(mp metric.MeterProvider) Option {
 	return func(c *config) error {
 		if mp == nil {
@@ -71,7 +71,7 @@ func NewHooks(opts ...Option) (*fief.Hooks, error) {
 		cfg.mp = otel.GetMeterProvider()
 	}
 	m := cfg.mp.Meter(ScopeName, metric.WithInstrumentationVersion(version()), metric.WithSchemaURL(semconv.SchemaURL))
-	r, err := newRecorder(m, time.Now)
+	r, err := newRecorder(m)
 	if err != nil {
 		return nil, err
 	}
@@ -113,10 +113,7 @@ var (
 	fetchBuckets = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 )
 
-// The attribute values the recorder knows in advance, in the order of its
-// precomputed options. An event with another value (one a later version
-// of fief reports) is recorded too, at the price of an attribute set built
-// for it.
+// The attribute values the recorder knows in advance.
 var (
 	checkOutcomes = []fief.Outcome{
 		fief.OutcomeOK, fief.OutcomeNoToken, fief.OutcomeInvalid, fief.OutcomeExpired,
@@ -132,22 +129,62 @@ var (
 	}
 )
 
-// recorder records the events of the hooks into the instruments. The
-// options of every known combination of attribute values are built once,
-// so that a measurement on the request path allocates nothing here.
+// The attribute values of the measurements of a token check and of a
+// fetch.
+type (
+	checkKey struct {
+		outcome fief.Outcome
+		cached  bool
+	}
+	fetchKey struct {
+		resource string
+		outcome  fief.Outcome
+	}
+)
+
+// options holds the options of a measurement, with its attribute set, for
+// each combination of attribute values known in advance, built once as the
+// slices the instruments' variadic methods take: recording with them
+// allocates nothing here. Another combination (a value a later fief
+// reports) is recorded too, at the price of options built for it.
+type options[K comparable, O any] struct {
+	keys  []K
+	opts  [][]O
+	build func(K) []O
+}
+
+func newOptions[K comparable, O any](keys []K, attrs func(K) attribute.Set, wrap func(metric.MeasurementOption) O) *options[K, O] {
+	o := &options[K, O]{keys: keys}
+	o.build = func(k K) []O { return []O{wrap(metric.WithAttributeSet(attrs(k)))} }
+	for _, k := range keys {
+		o.opts = append(o.opts, o.build(k))
+	}
+	return o
+}
+
+func (o *options[K, O]) of(k K) []O {
+	if i := slices.Index(o.keys, k); i >= 0 {
+		return o.opts[i]
+	}
+	return o.build(k)
+}
+
+func asRecord(o metric.MeasurementOption) metric.RecordOption { return o }
+func asAdd(o metric.MeasurementOption) metric.AddOption       { return o }
+
+// recorder records the events of the hooks into the instruments.
 type recorder struct {
 	checkDuration metric.Float64Histogram
-	checkOpts     [][2][]metric.RecordOption // by checkOutcomes index, then cached
+	checkOpts     *options[checkKey, metric.RecordOption]
 	fetchDuration metric.Float64Histogram
-	fetchOpts     [][][]metric.RecordOption // by fetchResources index, then fetchOutcomes index
+	fetchOpts     *options[fetchKey, metric.RecordOption]
 	userDuration  metric.Float64Histogram
-	userOpts      [][]metric.RecordOption // by userOutcomes index
+	userOpts      *options[fief.Outcome, metric.RecordOption]
 	cacheReads    metric.Int64Counter
-	cacheOpts     [][]metric.AddOption // by cacheResults index
+	cacheOpts     *options[string, metric.AddOption]
 	logins        metric.Int64Counter
-	loginOpts     [][]metric.AddOption // by loginOutcomes index
+	loginOpts     *options[fief.Outcome, metric.AddOption]
 
-	now     func() time.Time
 	mu      sync.Mutex
 	keySets map[string]*keySet // by JWKS URL
 }
@@ -158,8 +195,8 @@ type keySet struct {
 	opts    []metric.ObserveOption
 }
 
-func newRecorder(m metric.Meter, now func() time.Time) (*recorder, error) {
-	r := &recorder{now: now, keySets: make(map[string]*keySet)}
+func newRecorder(m metric.Meter) (*recorder, error) {
+	r := &recorder{keySets: make(map[string]*keySet)}
 	var err error
 	r.checkDuration, err = m.Float64Histogram("fief.token.check.duration",
 		metric.WithUnit("s"),
@@ -202,82 +239,40 @@ func newRecorder(m metric.Meter, now func() time.Time) (*recorder, error) {
 		return nil, err
 	}
 
-	r.checkOpts = make([][2][]metric.RecordOption, len(checkOutcomes))
-	for i, o := range checkOutcomes {
-		for c, cached := range []bool{false, true} {
-			r.checkOpts[i][c] = recordOpts(checkAttrs(o, cached))
+	var checks []checkKey
+	for _, o := range checkOutcomes {
+		checks = append(checks, checkKey{o, false}, checkKey{o, true})
+	}
+	r.checkOpts = newOptions(checks, func(k checkKey) attribute.Set {
+		return attribute.NewSet(keyOutcome.String(string(k.outcome)), keyTokenCached.Bool(k.cached))
+	}, asRecord)
+	var fetches []fetchKey
+	for _, res := range fetchResources {
+		for _, o := range fetchOutcomes {
+			fetches = append(fetches, fetchKey{res, o})
 		}
 	}
-	r.fetchOpts = make([][][]metric.RecordOption, len(fetchResources))
-	for i, res := range fetchResources {
-		r.fetchOpts[i] = make([][]metric.RecordOption, len(fetchOutcomes))
-		for j, o := range fetchOutcomes {
-			r.fetchOpts[i][j] = recordOpts(fetchAttrs(res, o))
-		}
-	}
-	r.userOpts = make([][]metric.RecordOption, len(userOutcomes))
-	for i, o := range userOutcomes {
-		r.userOpts[i] = recordOpts(outcomeAttrs(o))
-	}
-	r.cacheOpts = make([][]metric.AddOption, len(cacheResults))
-	for i, res := range cacheResults {
-		r.cacheOpts[i] = addOpts(cacheAttrs(res))
-	}
-	r.loginOpts = make([][]metric.AddOption, len(loginOutcomes))
-	for i, o := range loginOutcomes {
-		r.loginOpts[i] = addOpts(outcomeAttrs(o))
-	}
+	r.fetchOpts = newOptions(fetches, func(k fetchKey) attribute.Set {
+		return attribute.NewSet(keyResource.String(k.resource), keyOutcome.String(string(k.outcome)))
+	}, asRecord)
+	r.userOpts = newOptions(userOutcomes, outcomeAttrs, asRecord)
+	r.cacheOpts = newOptions(cacheResults, func(res string) attribute.Set {
+		return attribute.NewSet(keyCacheResult.String(res))
+	}, asAdd)
+	r.loginOpts = newOptions(loginOutcomes, outcomeAttrs, asAdd)
 	return r, nil
-}
-
-func checkAttrs(o fief.Outcome, cached bool) attribute.Set {
-	return attribute.NewSet(keyOutcome.String(string(o)), keyTokenCached.Bool(cached))
-}
-
-func fetchAttrs(resource string, o fief.Outcome) attribute.Set {
-	return attribute.NewSet(keyResource.String(resource), keyOutcome.String(string(o)))
 }
 
 func outcomeAttrs(o fief.Outcome) attribute.Set {
 	return attribute.NewSet(keyOutcome.String(string(o)))
 }
 
-func cacheAttrs(result string) attribute.Set { return attribute.NewSet(keyCacheResult.String(result)) }
-
-// recordOpts and addOpts return the options of a measurement with the
-// attributes s, as the slices the instruments' variadic methods take, so
-// that passing them does not build one.
-func recordOpts(s attribute.Set) []metric.RecordOption {
-	return []metric.RecordOption{metric.WithAttributeSet(s)}
-}
-
-func addOpts(s attribute.Set) []metric.AddOption {
-	return []metric.AddOption{metric.WithAttributeSet(s)}
-}
-
 func (r *recorder) tokenChecked(ctx context.Context, e fief.TokenCheck) {
-	var opts []metric.RecordOption
-	if i := slices.Index(checkOutcomes, e.Outcome); i >= 0 {
-		c := 0
-		if e.Cached {
-			c = 1
-		}
-		opts = r.checkOpts[i][c]
-	} else {
-		opts = recordOpts(checkAttrs(e.Outcome, e.Cached))
-	}
-	r.checkDuration.Record(ctx, e.Duration.Seconds(), opts...)
+	r.checkDuration.Record(ctx, e.Duration.Seconds(), r.checkOpts.of(checkKey{e.Outcome, e.Cached})...)
 }
 
 func (r *recorder) fetched(ctx context.Context, e fief.Fetch) {
-	var opts []metric.RecordOption
-	i, j := slices.Index(fetchResources, e.Resource), slices.Index(fetchOutcomes, e.Outcome)
-	if i >= 0 && j >= 0 {
-		opts = r.fetchOpts[i][j]
-	} else {
-		opts = recordOpts(fetchAttrs(e.Resource, e.Outcome))
-	}
-	r.fetchDuration.Record(ctx, e.Duration.Seconds(), opts...)
+	r.fetchDuration.Record(ctx, e.Duration.Seconds(), r.fetchOpts.of(fetchKey{e.Resource, e.Outcome})...)
 	if e.Resource == "jwks" && e.Outcome == fief.OutcomeOK && e.URL != "" {
 		r.keySetFetched(e.URL)
 	}
@@ -287,7 +282,7 @@ func (r *recorder) fetched(ctx context.Context, e fief.Fetch) {
 // are rare (a Client's first use, a rotation, once an hour), so a mutex
 // will do.
 func (r *recorder) keySetFetched(url string) {
-	now := r.now()
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if ks := r.keySets[url]; ks != nil {
@@ -302,7 +297,7 @@ func (r *recorder) keySetFetched(url string) {
 
 // observeKeySets is the callback of fief.keyset.age.
 func (r *recorder) observeKeySets(_ context.Context, o metric.Float64Observer) error {
-	now := r.now()
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ks := range r.keySets {
@@ -312,31 +307,13 @@ func (r *recorder) observeKeySets(_ context.Context, o metric.Float64Observer) e
 }
 
 func (r *recorder) userInfoFetched(ctx context.Context, e fief.UserInfoFetch) {
-	var opts []metric.RecordOption
-	if i := slices.Index(userOutcomes, e.Outcome); i >= 0 {
-		opts = r.userOpts[i]
-	} else {
-		opts = recordOpts(outcomeAttrs(e.Outcome))
-	}
-	r.userDuration.Record(ctx, e.Duration.Seconds(), opts...)
+	r.userDuration.Record(ctx, e.Duration.Seconds(), r.userOpts.of(e.Outcome)...)
 }
 
 func (r *recorder) cacheRead(ctx context.Context, e fief.CacheRead) {
-	var opts []metric.AddOption
-	if i := slices.Index(cacheResults, e.Result); i >= 0 {
-		opts = r.cacheOpts[i]
-	} else {
-		opts = addOpts(cacheAttrs(e.Result))
-	}
-	r.cacheReads.Add(ctx, 1, opts...)
+	r.cacheReads.Add(ctx, 1, r.cacheOpts.of(e.Result)...)
 }
 
 func (r *recorder) loginDone(ctx context.Context, e fief.Login) {
-	var opts []metric.AddOption
-	if i := slices.Index(loginOutcomes, e.Outcome); i >= 0 {
-		opts = r.loginOpts[i]
-	} else {
-		opts = addOpts(outcomeAttrs(e.Outcome))
-	}
-	r.logins.Add(ctx, 1, opts...)
+	r.logins.Add(ctx, 1, r.loginOpts.of(e.Outcome)...)
 }
