@@ -14,9 +14,9 @@ import (
 // into OpenTelemetry metrics.
 //
 // The functions run on the request's goroutine (fetches on a background
-// one), with its context: they must be fast, safe for concurrent use, and
-// must not keep the event's fields beyond the call. No event holds a token
-// or a secret. Without hooks nothing is measured: the cached request path
+// one, whose context is the Client's, not the request's), with its context:
+// they must be fast and safe for concurrent use. Events are values (their
+// strings may be kept). No event holds a token or a secret. Without hooks nothing is measured: the cached request path
 // costs what it costs without them.
 type Hooks struct {
 	// TokenChecked is called after each access-token check: a request
