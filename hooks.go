@@ -33,7 +33,7 @@ type Hooks struct {
 	// user-info cache.
 	UserInfoCacheRead func(ctx context.Context, e CacheRead)
 	// LoginDone is called when a LoginFlow's callback ends a login.
-	LoginDone func(ctx context.Context, e Login)
+	LoginDone func(ctx context.Context, e LoginResult)
 }
 
 // Outcome is the result of an event, in the words of metrics attributes.
@@ -49,7 +49,7 @@ const (
 	OutcomeUnavailable  Outcome = "unavailable"  // Fief could not be used, or the caller went away
 )
 
-// The outcomes of a [Fetch], a [UserInfoFetch] and a [Login] (which also
+// The outcomes of a [Fetch], a [UserInfoFetch] and a [LoginResult] (which also
 // uses [OutcomeOK], [OutcomeInvalid] and [OutcomeUnavailable]).
 const (
 	OutcomeError   Outcome = "error"   // the request failed: transport, status, answer
@@ -90,8 +90,8 @@ type CacheRead struct {
 	Result string
 }
 
-// Login is a login a LoginFlow's callback ended.
-type Login struct {
+// LoginResult is how a LoginFlow's callback ended a login.
+type LoginResult struct {
 	// Outcome is OutcomeOK, OutcomeDenied (Fief's error answer, such as
 	// access_denied), OutcomeInvalid (a missing, forged, expired or replayed
 	// flow, an incomplete callback), OutcomeRefused (Fief refused the code,

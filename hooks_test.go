@@ -36,7 +36,7 @@ func (r *recorder) hooks() *fief.Hooks {
 			r.reads = append(r.reads, e.Result)
 			r.mu.Unlock()
 		},
-		LoginDone: func(_ context.Context, e fief.Login) {
+		LoginDone: func(_ context.Context, e fief.LoginResult) {
 			r.mu.Lock()
 			r.logins = append(r.logins, e.Outcome)
 			r.mu.Unlock()

@@ -69,7 +69,7 @@ func hookSetups(tb testing.TB) []struct {
 			Fetched:           func(context.Context, fief.Fetch) {},
 			UserInfoFetched:   func(context.Context, fief.UserInfoFetch) {},
 			UserInfoCacheRead: func(context.Context, fief.CacheRead) {},
-			LoginDone:         func(context.Context, fief.Login) {},
+			LoginDone:         func(context.Context, fief.LoginResult) {},
 		})}},
 		{"fiefotel-noop-provider", []fief.Option{fief.WithHooks(noopHooks)}},
 		{"fiefotel-sdk", []fief.Option{fief.WithHooks(newMeter(tb).hooks)}},
@@ -151,7 +151,7 @@ func TestAllocs(t *testing.T) {
 		"Fetched": func() {
 			hooks.Fetched(ctx, fief.Fetch{Resource: "discovery", URL: "https://fief.example/x", Outcome: fief.OutcomeOK, Duration: time.Millisecond})
 		},
-		"LoginDone": func() { hooks.LoginDone(ctx, fief.Login{Outcome: fief.OutcomeDenied}) },
+		"LoginDone": func() { hooks.LoginDone(ctx, fief.LoginResult{Outcome: fief.OutcomeDenied}) },
 	} {
 		f() // the data point's first measurement creates it
 		if n := testing.AllocsPerRun(100, f); n != 0 {

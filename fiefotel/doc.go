@@ -45,7 +45,7 @@
 //	                   on fetches: ok, error;
 //	                   on userinfo calls: ok, refused (a 4xx answer), error;
 //	                   on logins: ok, denied, invalid, refused, unavailable,
-//	                   error (see fief.Login)
+//	                   error (see fief.LoginResult)
 //	fief.token.cached  true when the verified-token cache knew the token, so
 //	                   that its signature was not checked again
 //	fief.resource      discovery or jwks

@@ -314,6 +314,6 @@ func (r *recorder) cacheRead(ctx context.Context, e fief.CacheRead) {
 	r.cacheReads.Add(ctx, 1, r.cacheOpts.of(e.Result)...)
 }
 
-func (r *recorder) loginDone(ctx context.Context, e fief.Login) {
+func (r *recorder) loginDone(ctx context.Context, e fief.LoginResult) {
 	r.logins.Add(ctx, 1, r.loginOpts.of(e.Outcome)...)
 }

@@ -333,7 +333,7 @@ func TestLogins(t *testing.T) {
 		fief.OutcomeUnavailable, fief.OutcomeError,
 	} {
 		for range i + 1 {
-			m.hooks.LoginDone(ctx, fief.Login{Outcome: o})
+			m.hooks.LoginDone(ctx, fief.LoginResult{Outcome: o})
 		}
 		want[outcome(o)] = int64(i + 1)
 	}
@@ -351,7 +351,7 @@ func TestUnknownValues(t *testing.T) {
 	m.hooks.Fetched(ctx, fief.Fetch{Resource: "jwks", URL: "https://fief.example/jwks", Outcome: "later", Duration: time.Millisecond})
 	m.hooks.UserInfoFetched(ctx, fief.UserInfoFetch{Outcome: "later", Duration: time.Millisecond})
 	m.hooks.UserInfoCacheRead(ctx, fief.CacheRead{Result: "later"})
-	m.hooks.LoginDone(ctx, fief.Login{Outcome: "later"})
+	m.hooks.LoginDone(ctx, fief.LoginResult{Outcome: "later"})
 
 	got := m.collect(t)
 	equal(t, checkDuration, got.counts(t, checkDuration), map[string]uint64{check("later", true): 1})
@@ -464,7 +464,7 @@ func TestNewHooks(t *testing.T) {
 		hooks.UserInfoCacheRead == nil || hooks.LoginDone == nil {
 		t.Fatalf("hooks %+v: a function is missing", hooks)
 	}
-	hooks.LoginDone(context.Background(), fief.Login{Outcome: fief.OutcomeOK})
+	hooks.LoginDone(context.Background(), fief.LoginResult{Outcome: fief.OutcomeOK})
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
