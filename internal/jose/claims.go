@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -75,6 +76,22 @@ func (r *reader) rawString() (raw string, complex bool, ok bool) {
 		return "", false, false
 	}
 	start := r.i
+	// The common case: no escape before the closing quote, found with the
+	// vectorised IndexByte, and only printable ASCII in between.
+	if j := strings.IndexByte(r.s[start+1:], '"'); j >= 0 {
+		body := r.s[start+1 : start+1+j]
+		if strings.IndexByte(body, '\\') < 0 {
+			for k := 0; k < len(body); k++ {
+				if c := body[k]; c < 0x20 {
+					return "", false, false
+				} else if c >= 0x80 {
+					complex = true
+				}
+			}
+			r.i = start + j + 2
+			return r.s[start:r.i], complex, true
+		}
+	}
 	for r.i++; r.i < len(r.s); r.i++ {
 		switch c := r.s[r.i]; {
 		case c == '"':

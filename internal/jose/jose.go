@@ -191,14 +191,21 @@ func CheckMembers(b []byte) error {
 			depth--
 		case '"':
 			start, escaped := i+1, false
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					escaped = true
-					i++
+			// The closing quote, found with the vectorised IndexByte; a
+			// backslash before it means escapes, read byte by byte.
+			j := bytes.IndexByte(b[start:], '"')
+			if j >= 0 && bytes.IndexByte(b[start:start+j], '\\') < 0 {
+				i = start + j
+			} else {
+				for i++; i < len(b) && b[i] != '"'; i++ {
+					if b[i] == '\\' {
+						escaped = true
+						i++
+					}
 				}
-			}
-			if i >= len(b) {
-				return ErrDuplicateKey
+				if i >= len(b) {
+					return ErrDuplicateKey
+				}
 			}
 			if !followedByColon(b, i+1) {
 				continue
