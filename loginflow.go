@@ -30,14 +30,22 @@ const LoginFlowLifetime = 10 * time.Minute
 //	mux.Handle("GET /auth-callback", flow.Callback()) // the path of RedirectURI
 //	mux.Handle("POST /logout", flow.Logout())         // a form's button: <form method="post" action="/logout">
 //
-// and protect pages with an Auth that reads the session cookie and starts a
-// login for visitors without one:
+// and protect pages with an Authenticator that reads the session cookie and
+// starts a login for visitors without one:
 //
 //	auth, err := fief.NewAuthenticator(client,
 //		fief.WithExtractor(flow.Extractor()),
-//		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))
+//		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
+//		fief.WithForbiddenHandler(flow.RedirectToStepUp())) // for RequireACR(fief.ACRLevelOne)
 //
-// Each login keeps its return-to path and expiry in its own flow cookie,
+// With [LoginFlowConfig].RefreshSessions, serve the application behind
+// [LoginFlow.Session], which refreshes sessions before the Authenticator
+// reads them:
+//
+//	http.ListenAndServe(addr, flow.Session()(mux))
+//
+// Each login keeps its return-to path, expiry and the ACR it must reach in
+// its own flow cookie,
 // named after the state, sealed with AES-256-GCM, HttpOnly, Secure,
 // SameSite=Lax, limited to the callback's path and to LoginFlowLifetime.
 // Logins started in several tabs of one browser therefore do not overwrite
@@ -60,13 +68,17 @@ const LoginFlowLifetime = 10 * time.Minute
 // A browser keeps at most four logins in progress (a browser restoring
 // many tabs starts one per tab): starting a fifth deletes the cookies of
 // the oldest, whose callback then gets the error page. A login in progress
-// costs a flow cookie of 85 bytes plus 4/3 of its return-to path (at most
+// costs a flow cookie of 87 bytes plus 4/3 of its return-to path (at most
 // 512 bytes; a longer one is replaced by DefaultReturnTo), sent to the
 // callback only, and a binding cookie of 66 bytes, sent with every request.
 //
-// The session cookie lives as long as the access token (expires_in); no
-// refresh token is used. When it expires the next page starts a login,
-// which Fief completes without a password while its own session lasts.
+// The session cookie lives as long as the access token (expires_in). When
+// it expires the next page starts a login, which Fief completes without a
+// password while its own session lasts; with
+// [LoginFlowConfig].RefreshSessions and [LoginFlow.Session], the session is
+// refreshed instead, with a refresh token kept in a sealed cookie, until
+// MaxSessionAge.
+//
 // SameSite=Lax keeps the cookie off cross-site POST requests, but that is
 // no complete defence against cross-site request forgery: protect the
 // application's state-changing routes too, with [http.CrossOriginProtection]
@@ -96,6 +108,16 @@ type LoginFlow struct {
 	crossOrigin     *http.CrossOriginProtection
 	now             func() time.Time // time.Now; tests replace it
 	consumed        consumedSet
+
+	refreshCookie string // named even without refresh, so Logout deletes a stale one
+	refresh       bool
+	refreshMargin time.Duration
+	maxSessionAge time.Duration
+	coordinator   RefreshCoordinator
+	session       sessionKeys
+	refreshes     refreshGroup
+	onLogin       func(context.Context, *Tokens, UserInfo) error
+	onLogout      func(context.Context, string)
 }
 
 // Login returns the handler that starts a login: it redirects the browser
@@ -117,7 +139,7 @@ func (f *LoginFlow) Login() http.Handler {
 		if !ok {
 			returnTo = f.defaultReturnTo
 		}
-		f.start(w, r, returnTo)
+		f.start(w, r, returnTo, ACRLevelZero)
 	})
 }
 
@@ -130,17 +152,50 @@ func (f *LoginFlow) Login() http.Handler {
 // site is of no use to them, and a POST body would be lost.
 func (f *LoginFlow) RedirectToLogin() ErrorHandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		mode := r.Header.Get("Sec-Fetch-Mode")
-		if (r.Method != http.MethodGet && r.Method != http.MethodHead) || (mode != "" && mode != "navigate") {
+		if !isNavigation(r) {
 			defaultUnauthorized(w, r, err)
 			return
 		}
-		returnTo, ok := cleanReturnTo(requestTarget(r))
-		if !ok {
-			returnTo = f.defaultReturnTo
-		}
-		f.start(w, r, returnTo)
+		f.start(w, r, f.returnHere(r), ACRLevelZero)
 	}
+}
+
+// RedirectToStepUp returns a forbidden handler for [WithForbiddenHandler]
+// that sends a browser navigating to a page that requires a higher ACR
+// ([RequireACR]) than its session's through a fresh login with
+// acr_values=1, for which Fief asks for the user's password even when its
+// own session would have let the user in: a session refreshed by
+// [LoginFlow.Session] has ACR 0, as has one that Fief's session logged in
+// without a password. The user comes back to the requested path after
+// login; the callback refuses the login if Fief's tokens do not reach ACR 1,
+// rather than loop. Navigations are recognized as by
+// [LoginFlow.RedirectToLogin]. Other refusals (a missing scope or
+// permission) and other requests get the middleware's default 403 answer.
+func (f *LoginFlow) RedirectToStepUp() ErrorHandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if !errors.Is(err, ErrAccessTokenACRTooLow) || !isNavigation(r) {
+			defaultForbidden(w, r, err)
+			return
+		}
+		f.start(w, r, f.returnHere(r), ACRLevelOne)
+	}
+}
+
+// isNavigation reports whether r is a browser's navigation to a page: a
+// GET or HEAD without a Sec-Fetch-Mode header or with Sec-Fetch-Mode:
+// navigate.
+func isNavigation(r *http.Request) bool {
+	mode := r.Header.Get("Sec-Fetch-Mode")
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && (mode == "" || mode == "navigate")
+}
+
+// returnHere returns the path and query of r to come back to after login,
+// or DefaultReturnTo when they are not a path on the application.
+func (f *LoginFlow) returnHere(r *http.Request) string {
+	if returnTo, ok := cleanReturnTo(requestTarget(r)); ok {
+		return returnTo
+	}
+	return f.defaultReturnTo
 }
 
 // requestTarget returns the path and query the browser asked for. The raw
@@ -152,17 +207,21 @@ func requestTarget(r *http.Request) string {
 	return r.URL.RequestURI()
 }
 
-// start begins a login that returns to returnTo: it sets the flow's
-// cookies, drops the oldest logins in progress beyond maxPending, and
-// redirects to Fief.
-func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo string) {
+// start begins a login that returns to returnTo and must reach acr: it
+// sets the flow's cookies, drops the oldest logins in progress beyond
+// maxPending, and redirects to Fief.
+func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo string, acr ACR) {
 	noStore(w)
 	state := rand.Text()
-	authURL, err := f.client.AuthURL(r.Context(), f.redirectURI, AuthURLOptions{
+	o := AuthURLOptions{
 		State:        state,
 		Scopes:       f.scopes,
 		CodeVerifier: f.verifier(state),
-	})
+	}
+	if acr > ACRLevelZero {
+		o.Extra = map[string]string{"acr_values": acr.String()}
+	}
+	authURL, err := f.client.AuthURL(r.Context(), f.redirectURI, o)
 	if err != nil {
 		f.log(r.Context(), slog.LevelWarn, "fief: cannot start a login: Fief unavailable", err)
 		f.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)
@@ -174,7 +233,7 @@ func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo strin
 	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
 	_, _ = rand.Read(b[8:])
 	binding := base64.RawURLEncoding.EncodeToString(b)
-	value := f.seal(id, binding, state, flowState{ReturnTo: returnTo, Expires: now.Add(LoginFlowLifetime).Unix()})
+	value := f.seal(id, binding, state, flowState{ReturnTo: returnTo, Expires: now.Add(LoginFlowLifetime).Unix(), ACR: acr})
 
 	pending := f.pending(r)
 	for len(pending) >= maxPending {
@@ -271,6 +330,14 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		f.exchangeFailed(w, r, fmt.Errorf("%w: the new access token has expired", ErrAccessTokenExpired))
 		return
 	}
+	if info.ACR() < flow.ACR {
+		// A step-up login that Fief completed without a password: sending
+		// the user back would refuse the session again, in a loop.
+		f.log(ctx, slog.LevelInfo, "fief: login failed: the step-up login did not reach the ACR it asked for", nil,
+			slog.String("acr", info.ACR().String()), slog.String("want", flow.ACR.String()))
+		f.errorPage(w, r, http.StatusBadRequest, msgRefused)
+		return
+	}
 	if len(f.sessionCookie)+len(tokens.AccessToken) > maxCookieBytes {
 		// Browsers drop such a cookie, and the user would be sent round in
 		// circles.
@@ -278,6 +345,14 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 			slog.Int("bytes", len(tokens.AccessToken)))
 		f.errorPage(w, r, http.StatusBadGateway, msgRefused)
 		return
+	}
+	if f.onLogin != nil {
+		cp := *tokens
+		if err := f.onLogin(ctx, &cp, claims); err != nil {
+			f.log(ctx, slog.LevelWarn, "fief: login aborted by OnLogin", err)
+			f.errorPage(w, r, http.StatusInternalServerError, msgAborted)
+			return
+		}
 	}
 	if f.cache != nil {
 		if strings.EqualFold(claims.Sub(), info.UserID()) {
@@ -287,6 +362,10 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		} else {
 			f.log(ctx, slog.LevelWarn, "fief: ID token and access token name different users; claims not cached", nil)
 		}
+	}
+	if f.refresh {
+		maxAge = min(maxAge, int64(f.maxSessionAge/time.Second))
+		f.setRefreshAtLogin(ctx, w, r, tokens, maxAge, info.UserID())
 	}
 	http.SetCookie(w, f.cookie(f.sessionCookie, tokens.AccessToken, "/", int(maxAge)))
 	returnTo, ok := cleanReturnTo(flow.ReturnTo)
@@ -359,16 +438,34 @@ func (f *LoginFlow) Logout() http.Handler {
 			http.Error(w, "Forbidden", http.StatusForbidden)
 			return
 		}
-		if f.cache != nil {
-			if token, err := f.Extractor().Extract(r); err == nil && token != "" {
-				if info, err := f.client.ValidateAccessToken(r.Context(), token); err == nil {
-					if err := f.cache.Delete(r.Context(), info.UserID()); err != nil {
-						f.log(r.Context(), slog.LevelWarn, "fief: user info cache delete failed at logout", err)
-					}
+		ctx := r.Context()
+		var userID string
+		if token, err := f.Extractor().Extract(r); err == nil && token != "" {
+			if info, err := f.client.ValidateAccessToken(ctx, token); err == nil {
+				userID = info.UserID()
+			}
+		}
+		refreshCookies := r.CookiesNamed(f.refreshCookie)
+		if f.refresh {
+			if st := f.openRefresh(refreshCookies); st != nil {
+				if userID == "" {
+					userID = st.userID // sealed by this flow: authentic
 				}
+				f.spendRefresh(ctx, st)
+			}
+		}
+		if f.cache != nil && userID != "" {
+			if err := f.cache.Delete(ctx, userID); err != nil {
+				f.log(ctx, slog.LevelWarn, "fief: user info cache delete failed at logout", err)
 			}
 		}
 		http.SetCookie(w, f.cookie(f.sessionCookie, "", "/", -1))
+		if f.refresh || len(refreshCookies) > 0 {
+			http.SetCookie(w, f.cookie(f.refreshCookie, "", "/", -1))
+		}
+		if f.onLogout != nil {
+			f.onLogout(ctx, userID)
+		}
 		http.Redirect(w, r, f.client.LogoutURL(f.afterLogout), http.StatusSeeOther)
 	})
 }

@@ -1,6 +1,7 @@
 package fief
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -80,10 +81,63 @@ type LoginFlowConfig struct {
 	// built-in page does.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
 
-	// Logger, when set, receives the reasons of failed logins (at Info
-	// level for the user's or the browser's failures, Warn for Fief's and
-	// the cache's). Records never contain tokens, codes or verifiers.
+	// Logger, when set, receives the reasons of failed logins and of ended
+	// or failed session refreshes (at Info level for the user's or the
+	// browser's failures, Warn for Fief's, the cache's and the
+	// coordinator's), and successful refreshes at Debug level. Records never
+	// contain tokens, refresh tokens, codes or verifiers.
 	Logger *slog.Logger
+
+	// RefreshSessions makes sessions outlive their access token. The login
+	// requests the offline_access scope; the refresh token Fief returns is
+	// kept in a second cookie (named after SessionCookie, with "_refresh"
+	// and the __Host- prefix, HttpOnly, SameSite=Lax, Path=/), sealed with
+	// AES-256-GCM under a key derived from CookieKey, so that neither the
+	// browser's scripts nor its user can read it; and [LoginFlow.Session],
+	// placed in front of the Authenticator, refreshes the tokens when the
+	// access token has expired or is about to, rotation-safe across
+	// concurrent requests. Every instance of the application refreshes any
+	// session when they share CookieKey (and, for requests racing across
+	// instances, a RefreshCoordinator). Off by default: the session then
+	// lasts as long as its access token.
+	RefreshSessions bool
+
+	// RefreshMargin is how long before its access token expires a session
+	// is refreshed (default [DefaultRefreshMargin], one minute), and at
+	// most half the token's lifetime. With RefreshSessions only.
+	RefreshMargin time.Duration
+
+	// MaxSessionAge bounds a refreshed session from its login, however
+	// often it is refreshed (default [DefaultMaxSessionAge], 7 days): then
+	// the user logs in again, as with nextjs-auth0's absoluteDuration. Fief
+	// bounds it too, by the refresh token's lifetime (30 days by default,
+	// sliding with each refresh). With RefreshSessions only.
+	MaxSessionAge time.Duration
+
+	// RefreshCoordinator, when set, makes the instances of the application
+	// that share it refresh each session once: see [RefreshCoordinator]
+	// (rediscache.NewRefreshCoordinator is one on Redis). Without it,
+	// refreshes are coordinated within each process only, and concurrent
+	// requests of one browser that reach two instances as its access token
+	// expires may end its session. With RefreshSessions only.
+	RefreshCoordinator RefreshCoordinator
+
+	// OnLogin, when set, is called by the callback after the code exchange
+	// and the checks of the tokens, before the session is set, with the
+	// tokens (a copy) and the ID token's claims: create or update the
+	// application's record of the user there. An error aborts the login:
+	// the user gets the error page (500, a fixed message) and no session,
+	// and the error is logged. It is not called when a session is
+	// refreshed. The tokens hold the session's refresh token with
+	// RefreshSessions: refreshing with it elsewhere spends it, and ends the
+	// browser's session at its next refresh.
+	OnLogin func(ctx context.Context, tokens *Tokens, claims UserInfo) error
+
+	// OnLogout, when set, is called by the Logout handler once the
+	// session's cookies are deleted, before the redirect to Fief, with the
+	// ID of the user whose session ended ("" when the request carried no
+	// valid session): end the application's own state of the user there.
+	OnLogout func(ctx context.Context, userID string)
 }
 
 // NewLoginFlow returns a LoginFlow for client c. It checks the
@@ -118,12 +172,21 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 		errorPage:       cfg.ErrorPage,
 		logger:          cfg.Logger,
 		now:             time.Now,
+		refresh:         cfg.RefreshSessions,
+		refreshMargin:   cfg.RefreshMargin,
+		maxSessionAge:   cfg.MaxSessionAge,
+		coordinator:     cfg.RefreshCoordinator,
+		onLogin:         cfg.OnLogin,
+		onLogout:        cfg.OnLogout,
 	}
 	if f.callbackPath == "" {
 		f.callbackPath = "/"
 	}
 	if len(f.scopes) == 0 {
 		f.scopes = []string{"openid"}
+	}
+	if f.refresh && !slices.Contains(f.scopes, "offline_access") {
+		f.scopes = append(f.scopes, "offline_access")
 	}
 	if !slices.Contains(f.scopes, "openid") {
 		return nil, errors.New(`fief: NewLoginFlow: Scopes must contain "openid"`)
@@ -145,6 +208,20 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	if !f.secure && (strings.HasPrefix(f.sessionCookie, hostPrefix) || strings.HasPrefix(f.sessionCookie, securePrefix)) {
 		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q needs Secure cookies, but InsecureCookies is set", f.sessionCookie)
 	}
+	f.refreshCookie = refreshCookieName(f.sessionCookie, f.secure)
+	switch {
+	case !f.refresh && (f.refreshMargin != 0 || f.maxSessionAge != 0 || f.coordinator != nil):
+		return nil, errors.New("fief: NewLoginFlow: RefreshMargin, MaxSessionAge and RefreshCoordinator need RefreshSessions")
+	case f.refreshMargin < 0:
+		return nil, fmt.Errorf("fief: NewLoginFlow: negative RefreshMargin %v", f.refreshMargin)
+	case f.maxSessionAge < 0:
+		return nil, fmt.Errorf("fief: NewLoginFlow: negative MaxSessionAge %v", f.maxSessionAge)
+	case f.refreshMargin == 0:
+		f.refreshMargin = DefaultRefreshMargin
+	}
+	if f.maxSessionAge == 0 {
+		f.maxSessionAge = DefaultMaxSessionAge
+	}
 	f.flowPrefix, f.bindPrefix = flowCookieBase, bindCookieBase
 	if f.secure {
 		// The binding cookie must be __Host-: no other host can set it. The
@@ -160,6 +237,11 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	}
 	if f.aead, f.verifierKey, err = newFlowKeys(key); err != nil {
 		return nil, err
+	}
+	if f.refresh {
+		if f.session, err = newSessionKeys(key); err != nil {
+			return nil, err
+		}
 	}
 	// The application's own origin is trusted even when a proxy in front
 	// of it changes the Host header, which the Origin check of browsers
