@@ -33,8 +33,8 @@ const (
 	maxPoll   = 100 * time.Millisecond
 )
 
-// CoordinatorConfig configures a RefreshCoordinator. The zero value is the
-// defaults.
+// CoordinatorConfig configures a [RefreshCoordinator]. The zero value is
+// the defaults.
 type CoordinatorConfig struct {
 	// Prefix starts every key of the coordinator (default
 	// DefaultCoordinatorPrefix, "fief:refresh:"). Give each application
@@ -42,16 +42,16 @@ type CoordinatorConfig struct {
 	Prefix string
 	// ResultTTL is how long the result of a refresh is handed to the
 	// requests that still carry the spent refresh token (default
-	// fief.RefreshReuseWindow, 30 s). It must be at least a millisecond.
+	// [fief.RefreshReuseWindow], 30 s). It must be at least a millisecond.
 	ResultTTL time.Duration
 	// LockTTL bounds one refresh, after which another instance may try
-	// (default DefaultLockTTL, 15 s). Keep it above the fief.Client's
-	// timeout (fief.WithTimeout, 10 s by default): a refresh still running
+	// (default [DefaultLockTTL], 15 s). Keep it above the [fief.Client]'s
+	// timeout ([fief.WithTimeout], 10 s by default): a refresh still running
 	// when its lock expires may be repeated elsewhere with the same token,
 	// which Fief refuses. It must be at least a second.
 	LockTTL time.Duration
 	// Timeout bounds each call to Redis, in addition to the caller's
-	// context (default DefaultCoordinatorTimeout, 500ms). It must not be
+	// context (default [DefaultCoordinatorTimeout], 500ms). It must not be
 	// negative.
 	Timeout time.Duration
 	// Logger, when set, receives at Warn level the failures that Do handles
@@ -60,10 +60,10 @@ type CoordinatorConfig struct {
 	Logger *slog.Logger
 }
 
-// RefreshCoordinator is a fief.RefreshCoordinator on Redis: the instances
-// of an application that share it refresh each session once, whichever
-// instance its concurrent requests reach. Create it with
-// NewRefreshCoordinator and set it as fief.LoginFlowConfig's
+// RefreshCoordinator is a [fief.RefreshCoordinator] on Redis: the
+// instances of an application that share it refresh each session once,
+// whichever instance its concurrent requests reach. Create it with
+// [NewRefreshCoordinator] and set it as [fief.LoginFlowConfig]'s
 // RefreshCoordinator, with the same CookieKey on every instance:
 //
 //	coord, err := rediscache.NewRefreshCoordinator(rdb, rediscache.CoordinatorConfig{})
@@ -182,7 +182,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// Do implements fief.RefreshCoordinator: it returns the result stored for
+// Do implements [fief.RefreshCoordinator]: it returns the result stored for
 // key by any instance, or calls refresh once across the instances and
 // stores its result for ResultTTL, while the other callers wait for it.
 // refresh runs with ctx bounded by LockTTL. When Redis cannot be used
