@@ -98,3 +98,74 @@ func ExampleNewLoginFlow() {
 	// 200 Hello anne@bretagne.duchy
 	// 303 true
 }
+
+// Sessions that outlive the access token: with RefreshSessions, the login
+// keeps Fief's refresh token in a sealed cookie, and Session, in front of
+// the middleware, refreshes the tokens of a request whose access token has
+// expired, before the handler runs. The refreshed token has ACR 0.
+func ExampleLoginFlow_Session() {
+	srv := fieftest.New() // in your app: your Fief tenant
+	defer srv.Close()
+	srv.AddUser(fieftest.User{Email: "anne@bretagne.duchy", Password: "herminetruc"})
+	client, err := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
+	if err != nil {
+		log.Fatal(err)
+	}
+	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
+		RedirectURI:     "https://app.example.com/auth-callback",
+		CookieKey:       make([]byte, 32), // in your app: a secret, the same on every instance
+		RefreshSessions: true,
+		// RefreshCoordinator: rediscache.NewRefreshCoordinator(...) for several instances
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	auth, err := fief.NewAuthenticator(client,
+		fief.WithExtractor(flow.Extractor()),
+		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
+		fief.WithForbiddenHandler(flow.RedirectToStepUp())) // ACR 1 routes: a password login
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /auth-callback", flow.Callback())
+	mux.Handle("GET /account", auth.Authenticated()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, _ := fief.AccessTokenInfoFromContext(r.Context())
+		fmt.Fprintf(w, "ACR %s", info.ACR())
+	})))
+	app := flow.Session()(mux)
+
+	// browse sends a request with the cookies a browser would have.
+	jar := map[string]string{}
+	browse := func(target string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", target, nil)
+		for name, value := range jar {
+			r.AddCookie(&http.Cookie{Name: name, Value: value})
+		}
+		w := httptest.NewRecorder()
+		app.ServeHTTP(w, r)
+		for _, c := range w.Result().Cookies() {
+			if jar[c.Name] = c.Value; c.MaxAge < 0 {
+				delete(jar, c.Name)
+			}
+		}
+		return w
+	}
+
+	w := browse("https://app.example.com/account")
+	callback, err := srv.Authorize(w.Header().Get("Location"), "anne@bretagne.duchy", "herminetruc")
+	if err != nil {
+		log.Fatal(err)
+	}
+	browse(callback.String())
+	fmt.Println(browse("https://app.example.com/account").Body)
+
+	// The access token expired, and the browser dropped its cookie.
+	refresh := jar["__Host-fief_app_session_refresh"]
+	delete(jar, "__Host-fief_app_session")
+	w = browse("https://app.example.com/account")
+	fmt.Println(w.Code, w.Body, jar["__Host-fief_app_session"] != "", jar["__Host-fief_app_session_refresh"] != refresh)
+	// Output:
+	// ACR 1
+	// 200 ACR 0 true true
+}

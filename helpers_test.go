@@ -1,9 +1,10 @@
 package fief_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -284,12 +285,14 @@ type lfEnv struct {
 	app    *httptest.Server
 	appURL string
 	hc     *http.Client // with a cookie jar; never follows redirects
-	logs   *bytes.Buffer
+	logs   *syncBuffer
 }
 
 type lfOptions struct {
 	insecure   bool
 	cache      bool
+	refresh    bool   // RefreshSessions, and the application behind flow.Session()
+	instanceOf *lfEnv // another env whose Fief and user to share: a second instance
 	serverOpts []fieftest.Option
 	clientOpts []fief.Option
 	config     func(*fief.LoginFlowConfig)
@@ -301,11 +304,22 @@ type lfOptions struct {
 //	POST /logout                           (mounted for every method)
 //	GET  /protected                        CurrentUser; answers "email path?query"
 //	POST /protected                        the same
+//	GET  /token                            Authenticated; answers "acr=<ACR> token=<SHA-256 of the token, 8 bytes hex>"
+//	GET  /strong                           the same, requiring ACR 1 (forbidden: RedirectToStepUp)
+//	GET  /scoped                           the same, requiring the scope "admin"
+//	GET  /optional                         Optional; answers "anonymous" or as /token
+//
+// With o.refresh, the flow refreshes sessions and the application is
+// behind flow.Session().
 func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
 	t.Helper()
-	e := &lfEnv{logs: new(bytes.Buffer)}
-	e.srv = newServer(t, o.serverOpts...)
-	e.user = e.srv.AddUser(fieftest.User{Email: lfEmail, Password: lfPassword, EmailVerified: true})
+	e := &lfEnv{logs: new(syncBuffer)}
+	if o.instanceOf != nil {
+		e.srv, e.user = o.instanceOf.srv, o.instanceOf.user
+	} else {
+		e.srv = newServer(t, o.serverOpts...)
+		e.user = e.srv.AddUser(fieftest.User{Email: lfEmail, Password: lfPassword, EmailVerified: true})
+	}
 	var err error
 	e.client, err = fief.New(e.srv.URL, e.srv.ClientID, e.srv.ClientSecret, o.clientOpts...)
 	if err != nil {
@@ -313,10 +327,12 @@ func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
 	}
 
 	mux := http.NewServeMux()
+	var handler http.Handler = mux // flow.Session()(mux) with o.refresh
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) })
 	if o.insecure {
-		e.app = httptest.NewServer(mux)
+		e.app = httptest.NewServer(serve)
 	} else {
-		e.app = httptest.NewTLSServer(mux)
+		e.app = httptest.NewTLSServer(serve)
 	}
 	t.Cleanup(e.app.Close)
 	e.appURL = e.app.URL
@@ -325,6 +341,7 @@ func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
 		RedirectURI:     e.appURL + "/auth-callback",
 		InsecureCookies: o.insecure,
 		Logger:          slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RefreshSessions: o.refresh,
 	}
 	authOpts := []fief.AuthOption{}
 	if o.cache {
@@ -341,10 +358,26 @@ func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
 	}
 	auth, err := fief.NewAuthenticator(e.client, append(authOpts,
 		fief.WithExtractor(e.flow.Extractor()),
-		fief.WithUnauthorizedHandler(e.flow.RedirectToLogin()))...)
+		fief.WithUnauthorizedHandler(e.flow.RedirectToLogin()),
+		fief.WithForbiddenHandler(e.flow.RedirectToStepUp()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.refresh {
+		handler = e.flow.Session()(mux)
+	}
+	tokenEcho := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, ok := fief.AccessTokenInfoFromContext(r.Context())
+		if !ok {
+			fmt.Fprint(w, "anonymous")
+			return
+		}
+		fmt.Fprintf(w, "acr=%s token=%s", info.ACR(), lfTokenID(info.AccessToken()))
+	})
+	mux.Handle("GET /token", auth.Authenticated()(tokenEcho))
+	mux.Handle("GET /strong", auth.Authenticated(fief.RequireACR(fief.ACRLevelOne))(tokenEcho))
+	mux.Handle("GET /scoped", auth.Authenticated(fief.RequireScopes("admin"))(tokenEcho))
+	mux.Handle("GET /optional", auth.Authenticated(fief.Optional())(tokenEcho))
 	mux.Handle("GET /login", e.flow.Login())
 	mux.Handle("/auth-callback", e.flow.Callback())
 	mux.Handle("/logout", e.flow.Logout())
@@ -533,6 +566,13 @@ func lfWithQuery(u *url.URL, k, v string) string {
 	q.Set(k, v)
 	c.RawQuery = q.Encode()
 	return c.String()
+}
+
+// lfTokenID identifies a token in the answers of /token: the first 8 bytes
+// of its SHA-256, in hex.
+func lfTokenID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:8])
 }
 
 // first returns its first argument.

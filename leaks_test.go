@@ -291,3 +291,125 @@ func TestNoLeaks(t *testing.T) {
 	}
 	t.Logf("%d log lines and %d errors checked", len(lines), len(errs))
 }
+
+// TestSessionRefreshLeaksNothing runs the session refresh paths (refresh,
+// reuse of the outcome, Fief's refusals and faults with bodies echoing the
+// refresh token, a failing coordinator, step-up, logout) with a debug
+// logger, and checks that no refresh token, ID token or client secret
+// appears in any answer, header or log line, that access tokens appear
+// only in the session cookie, and that the coordinator sees none of them.
+func TestSessionRefreshLeaksNothing(t *testing.T) {
+	var secrets, access secretSet
+	var mu sync.Mutex
+	coord := newMemCoordinator()
+	e := newLFEnv(t, lfOptions{refresh: true, config: func(c *fief.LoginFlowConfig) {
+		c.RefreshCoordinator = coord
+		c.OnLogin = func(_ context.Context, tokens *fief.Tokens, _ fief.UserInfo) error {
+			mu.Lock()
+			defer mu.Unlock()
+			secrets.add(tokens.RefreshToken)
+			// The ID token, its claims and signature; its header is the
+			// access token's, which the session cookie holds.
+			secrets.whole = append(secrets.whole, tokens.IDToken)
+			secrets.whole = append(secrets.whole, strings.Split(tokens.IDToken, ".")[1:]...)
+			access.add(tokens.AccessToken)
+			return nil
+		}
+	}})
+	secrets.add(e.srv.ClientSecret)
+	secrets.add(lfPassword)
+
+	// check checks an answer, and learns the tokens of the cookies it sets.
+	check := func(resp lfResponse) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		where := fmt.Sprintf("answer %d of %s", resp.StatusCode, resp.Request.URL.Path)
+		for _, c := range resp.Cookies() {
+			switch c.Name {
+			case lfSessionCookie:
+				access.add(c.Value)
+			case lfRefreshCookie:
+				secrets.add(fief.RefreshTokenOf(e.flow, c.Value))
+			}
+		}
+		secrets.check(t, where+" body", resp.body)
+		access.check(t, where+" body", resp.body)
+		for name, values := range resp.Header {
+			secrets.check(t, where+" header "+name, strings.Join(values, ", "))
+			if name != "Set-Cookie" {
+				access.check(t, where+" header "+name, strings.Join(values, ", "))
+			}
+		}
+		for _, c := range resp.Cookies() {
+			if c.Name != lfSessionCookie {
+				access.check(t, where+" cookie "+c.Name, c.Value)
+			}
+		}
+	}
+	send := func(path string, header http.Header, cookies ...*http.Cookie) lfResponse {
+		t.Helper()
+		resp := e.send(t, path, header, cookies...)
+		check(resp)
+		return resp
+	}
+
+	_, _, refresh := e.loggedIn(t)
+	resp := send("/token", nil, refresh)
+	send("/token", nil, refresh) // the remembered outcome
+	refresh = lfFindCookie(resp, lfRefreshCookie)
+	rt := fief.RefreshTokenOf(e.flow, refresh.Value)
+	echo := func(secret string) string {
+		return fmt.Sprintf(`{"detail":[{"type":"value_error","loc":["body","refresh_token"],"msg":"%s","input":%q}]}`, upstreamMarker, secret)
+	}
+	for _, f := range []fieftest.Fault{
+		{Status: http.StatusBadRequest, Body: `{"error":"` + rt + `"}`},
+		{Status: http.StatusBadRequest, Body: `{"error":"invalid_client","error_description":"` + upstreamMarker + `"}`},
+		{Status: http.StatusUnprocessableEntity, Body: echo(rt)},
+		{Status: http.StatusInternalServerError, Body: "<html>" + upstreamMarker + " " + rt + "</html>"},
+		{Status: http.StatusOK, Body: `{"access_token":"` + upstreamMarker + `","refresh_token":"` + rt + `"}`},
+		{Status: http.StatusOK, Body: `{"access_token":` + upstreamMarker},
+		{Down: true},
+	} {
+		for _, path := range []string{"/token", "/protected", "/strong", "/optional"} {
+			e.srv.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: f.Status, Body: f.Body, Down: f.Down, Times: 1})
+			send(path, http.Header{"Sec-Fetch-Mode": {"navigate"}}, refresh)
+			_, _, refresh = e.loggedIn(t) // a refusal spent or cleared the session
+		}
+	}
+	// Without faults: a refusal (the spent token), the coordinator down, a
+	// step-up, a logout (which spends the refresh token).
+	e.srv.ClearFaults()
+	send("/token", nil, refresh)
+	send("/token", nil, &http.Cookie{Name: lfRefreshCookie, Value: fief.SealRefreshCookie(e.flow, time.Now(), e.user.ID, "spent-"+rt)})
+	coord.mu.Lock()
+	coord.fail = errors.New("coordinator down")
+	coord.mu.Unlock()
+	_, _, refresh = e.loggedIn(t)
+	send("/strong", nil, refresh)
+	_, session, refresh := e.loggedIn(t)
+	e.srv.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: http.StatusBadRequest, Body: echo(rt), Times: 1})
+	check(e.do(t, e.bare(), http.MethodPost, e.appURL+"/logout", nil, session, refresh))
+
+	coord.mu.Lock()
+	for _, k := range coord.keys {
+		secrets.check(t, "coordinator key", k)
+		access.check(t, "coordinator key", k)
+	}
+	for _, v := range coord.results {
+		secrets.check(t, "coordinator result", string(v))
+		access.check(t, "coordinator result", string(v))
+	}
+	coord.mu.Unlock()
+	logs := e.logs.String()
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		secrets.check(t, "log line", line)
+		access.check(t, "log line", line)
+	}
+	for _, want := range []string{"session refreshed", "Fief refused the refresh token", "Fief unavailable", "refresh coordinator failed", "could not spend the refresh token"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the logs lack %q", want)
+		}
+	}
+	t.Logf("%d log lines, %d secrets and %d access-token parts checked", strings.Count(logs, "\n"), len(secrets.whole), len(access.whole))
+}

@@ -21,80 +21,6 @@ import (
 // callback. It is also the lifetime of Fief's authorization codes.
 const LoginFlowLifetime = 10 * time.Minute
 
-// LoginFlowConfig configures a LoginFlow. RedirectURI is required; every
-// other field has a safe default.
-type LoginFlowConfig struct {
-	// RedirectURI is the absolute URL of the callback, exactly as registered
-	// among the Fief client's redirect URIs, e.g.
-	// https://app.example.com/auth-callback. The Callback handler must be
-	// mounted at its path. It is fixed configuration, never derived from the
-	// request, so that a forged Host header cannot steer codes or cookies.
-	RedirectURI string
-
-	// Scopes are the scopes to request (default ["openid"]). Fief requires
-	// "openid". Scopes are the application's request, not the user's
-	// authorization: Fief grants every scope the authorization URL names,
-	// and the user can edit that URL. The callback therefore refuses an
-	// access token with a scope not in Scopes, so that a session never has
-	// more than the application asked for; what a user may do is what
-	// their permissions say (see [RequirePermissions]).
-	Scopes []string
-
-	// SessionCookie names the cookie that holds the access token after
-	// login. The default is "__Host-fief_app_session", or
-	// "fief_app_session" with InsecureCookies: the __Host- prefix makes
-	// browsers refuse the cookie unless it is Secure, for the whole host
-	// and set by the host itself, so that a sibling subdomain cannot plant
-	// a session. A name with the __Host- or __Secure- prefix cannot be
-	// combined with InsecureCookies.
-	SessionCookie string
-
-	// CookieKey is the secret that seals (encrypts and authenticates, with
-	// AES-256-GCM) the cookies holding the state of logins in progress, and
-	// from which their PKCE verifiers are derived (with HMAC-SHA256). It
-	// must be at least 32 bytes of random data. When nil, a random key is
-	// made for the process: logins in progress then fail after a restart,
-	// and an application served by several instances must set the same key
-	// on all of them, since the callback may reach another instance than
-	// the login did.
-	CookieKey []byte
-
-	// InsecureCookies drops the Secure attribute from every cookie, which a
-	// browser needs to keep cookies set over plain HTTP, and with it the
-	// __Host- and __Secure- prefixes, which protect the session and the
-	// logins in progress from cookies planted by sibling subdomains. Use it
-	// for local development only. It is required when RedirectURI is an
-	// http URL.
-	InsecureCookies bool
-
-	// UserInfoCache, when set, receives the claims of the ID token at
-	// login, keyed by user ID, so that CurrentUser serves the first requests
-	// without calling Fief's userinfo endpoint; Logout removes the user's
-	// entry. Give it the cache given to WithUserInfoCache.
-	UserInfoCache UserInfoCache
-
-	// AfterLogout is the absolute URL Fief's logout page sends the browser
-	// to (default: the origin of RedirectURI followed by "/").
-	AfterLogout string
-
-	// DefaultReturnTo is the path users land on after login when no valid
-	// return-to path was given (default "/"). It must be a path on the
-	// application, starting with a single "/".
-	DefaultReturnTo string
-
-	// ErrorPage, when set, answers a failed login instead of the built-in
-	// page. status is the HTTP status to send; message is a fixed English
-	// sentence for the user, which never contains request data or error
-	// details. The handler should send no-store caching headers; the
-	// built-in page does.
-	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, message string)
-
-	// Logger, when set, receives the reasons of failed logins (at Info
-	// level for the user's or the browser's failures, Warn for Fief's and
-	// the cache's). Records never contain tokens, codes or verifiers.
-	Logger *slog.Logger
-}
-
 // LoginFlow implements the browser login of a web application with Fief:
 // the authorization code flow with PKCE (S256) and state, a session cookie
 // holding the access token, and logout. Create it with [NewLoginFlow] and
@@ -104,14 +30,22 @@ type LoginFlowConfig struct {
 //	mux.Handle("GET /auth-callback", flow.Callback()) // the path of RedirectURI
 //	mux.Handle("POST /logout", flow.Logout())         // a form's button: <form method="post" action="/logout">
 //
-// and protect pages with an Auth that reads the session cookie and starts a
-// login for visitors without one:
+// and protect pages with an Authenticator that reads the session cookie and
+// starts a login for visitors without one:
 //
 //	auth, err := fief.NewAuthenticator(client,
 //		fief.WithExtractor(flow.Extractor()),
-//		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))
+//		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
+//		fief.WithForbiddenHandler(flow.RedirectToStepUp())) // for RequireACR(fief.ACRLevelOne)
 //
-// Each login keeps its return-to path and expiry in its own flow cookie,
+// With [LoginFlowConfig].RefreshSessions, serve the application behind
+// [LoginFlow.Session], which refreshes sessions before the Authenticator
+// reads them:
+//
+//	http.ListenAndServe(addr, flow.Session()(mux))
+//
+// Each login keeps its return-to path, expiry and the ACR it must reach in
+// its own flow cookie,
 // named after the state, sealed with AES-256-GCM, HttpOnly, Secure,
 // SameSite=Lax, limited to the callback's path and to LoginFlowLifetime.
 // Logins started in several tabs of one browser therefore do not overwrite
@@ -134,13 +68,17 @@ type LoginFlowConfig struct {
 // A browser keeps at most four logins in progress (a browser restoring
 // many tabs starts one per tab): starting a fifth deletes the cookies of
 // the oldest, whose callback then gets the error page. A login in progress
-// costs a flow cookie of 85 bytes plus 4/3 of its return-to path (at most
+// costs a flow cookie of 87 bytes plus 4/3 of its return-to path (at most
 // 512 bytes; a longer one is replaced by DefaultReturnTo), sent to the
 // callback only, and a binding cookie of 66 bytes, sent with every request.
 //
-// The session cookie lives as long as the access token (expires_in); no
-// refresh token is used. When it expires the next page starts a login,
-// which Fief completes without a password while its own session lasts.
+// The session cookie lives as long as the access token (expires_in). When
+// it expires the next page starts a login, which Fief completes without a
+// password while its own session lasts; with
+// [LoginFlowConfig].RefreshSessions and [LoginFlow.Session], the session is
+// refreshed instead, with a refresh token kept in a sealed cookie, until
+// MaxSessionAge.
+//
 // SameSite=Lax keeps the cookie off cross-site POST requests, but that is
 // no complete defence against cross-site request forgery: protect the
 // application's state-changing routes too, with [http.CrossOriginProtection]
@@ -170,110 +108,16 @@ type LoginFlow struct {
 	crossOrigin     *http.CrossOriginProtection
 	now             func() time.Time // time.Now; tests replace it
 	consumed        consumedSet
-}
 
-// NewLoginFlow returns a LoginFlow for client c. It checks the
-// configuration and makes no network request.
-func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
-	if c == nil {
-		return nil, errors.New("fief: NewLoginFlow: nil client")
-	}
-	if c.audiences != nil && !slices.Contains(c.audiences, c.clientID) {
-		// The session's tokens are issued to the client: it would refuse
-		// every one of them, and no user could log in.
-		return nil, fmt.Errorf("fief: NewLoginFlow: the client does not accept its own tokens: WithAudiences must include its client ID %q", c.clientID)
-	}
-	redirect, err := url.Parse(cfg.RedirectURI)
-	if err != nil || (redirect.Scheme != "http" && redirect.Scheme != "https") || redirect.Host == "" ||
-		redirect.User != nil || redirect.Fragment != "" || redirect.Opaque != "" {
-		return nil, fmt.Errorf("fief: NewLoginFlow: RedirectURI %q is not an absolute http(s) URL without fragment", cfg.RedirectURI)
-	}
-	if redirect.Scheme == "http" && !cfg.InsecureCookies {
-		return nil, fmt.Errorf("fief: NewLoginFlow: RedirectURI %q is plain HTTP, where browsers drop Secure cookies: use https, or set InsecureCookies for local development", cfg.RedirectURI)
-	}
-	f := &LoginFlow{
-		client:          c,
-		redirectURI:     cfg.RedirectURI,
-		callbackPath:    redirect.EscapedPath(),
-		scopes:          slices.Clone(cfg.Scopes),
-		sessionCookie:   cfg.SessionCookie,
-		secure:          !cfg.InsecureCookies,
-		cache:           cfg.UserInfoCache,
-		afterLogout:     cfg.AfterLogout,
-		defaultReturnTo: cfg.DefaultReturnTo,
-		errorPage:       cfg.ErrorPage,
-		logger:          cfg.Logger,
-		now:             time.Now,
-	}
-	if f.callbackPath == "" {
-		f.callbackPath = "/"
-	}
-	if len(f.scopes) == 0 {
-		f.scopes = []string{"openid"}
-	}
-	if !slices.Contains(f.scopes, "openid") {
-		return nil, errors.New(`fief: NewLoginFlow: Scopes must contain "openid"`)
-	}
-	for _, s := range f.scopes {
-		if s == "" || strings.ContainsAny(s, " \t\r\n") {
-			return nil, fmt.Errorf("fief: NewLoginFlow: invalid scope %q", s)
-		}
-	}
-	if f.sessionCookie == "" {
-		f.sessionCookie = defaultSessionCookie
-		if f.secure {
-			f.sessionCookie = hostPrefix + defaultSessionCookie
-		}
-	}
-	if !validCookieName(f.sessionCookie) {
-		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q is not a valid cookie name", f.sessionCookie)
-	}
-	if !f.secure && (strings.HasPrefix(f.sessionCookie, hostPrefix) || strings.HasPrefix(f.sessionCookie, securePrefix)) {
-		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q needs Secure cookies, but InsecureCookies is set", f.sessionCookie)
-	}
-	f.flowPrefix, f.bindPrefix = flowCookieBase, bindCookieBase
-	if f.secure {
-		// The binding cookie must be __Host-: no other host can set it. The
-		// flow cookie cannot be, since it is limited to the callback's path.
-		f.flowPrefix, f.bindPrefix = securePrefix+flowCookieBase, hostPrefix+bindCookieBase
-	}
-	key := cfg.CookieKey
-	if key == nil {
-		key = make([]byte, 32)
-		_, _ = rand.Read(key)
-	} else if len(key) < 32 {
-		return nil, fmt.Errorf("fief: NewLoginFlow: CookieKey has %d bytes, want at least 32", len(key))
-	}
-	if f.aead, f.verifierKey, err = newFlowKeys(key); err != nil {
-		return nil, err
-	}
-	// The application's own origin is trusted even when a proxy in front
-	// of it changes the Host header, which the Origin check of browsers
-	// without Sec-Fetch-Site compares.
-	f.crossOrigin = http.NewCrossOriginProtection()
-	origin := strings.ToLower(redirect.Scheme + "://" + redirect.Host) // as browsers send it
-	origin = strings.TrimSuffix(origin, map[string]string{"http": ":80", "https": ":443"}[redirect.Scheme])
-	if err := f.crossOrigin.AddTrustedOrigin(origin); err != nil {
-		return nil, fmt.Errorf("fief: NewLoginFlow: RedirectURI %q: %w", cfg.RedirectURI, err)
-	}
-	if f.afterLogout == "" {
-		f.afterLogout = redirect.Scheme + "://" + redirect.Host + "/"
-	} else if u, err := url.Parse(f.afterLogout); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("fief: NewLoginFlow: AfterLogout %q is not an absolute http(s) URL", f.afterLogout)
-	}
-	if f.defaultReturnTo == "" {
-		f.defaultReturnTo = "/"
-	}
-	p, ok := cleanReturnTo(f.defaultReturnTo)
-	if !ok {
-		return nil, fmt.Errorf("fief: NewLoginFlow: DefaultReturnTo %q is not a path on the application", f.defaultReturnTo)
-	}
-	f.defaultReturnTo = p
-	if f.errorPage == nil {
-		f.errorPage = f.defaultErrorPage
-	}
-	f.consumed.max = maxConsumed
-	return f, nil
+	refreshCookie string // named even without refresh, so Logout deletes a stale one
+	refresh       bool
+	refreshMargin time.Duration
+	maxSessionAge time.Duration
+	coordinator   RefreshCoordinator
+	session       sessionKeys
+	refreshes     refreshGroup
+	onLogin       func(context.Context, *Tokens, UserInfo) error
+	onLogout      func(context.Context, string)
 }
 
 // Login returns the handler that starts a login: it redirects the browser
@@ -295,7 +139,7 @@ func (f *LoginFlow) Login() http.Handler {
 		if !ok {
 			returnTo = f.defaultReturnTo
 		}
-		f.start(w, r, returnTo)
+		f.start(w, r, returnTo, ACRLevelZero)
 	})
 }
 
@@ -308,17 +152,50 @@ func (f *LoginFlow) Login() http.Handler {
 // site is of no use to them, and a POST body would be lost.
 func (f *LoginFlow) RedirectToLogin() ErrorHandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
-		mode := r.Header.Get("Sec-Fetch-Mode")
-		if (r.Method != http.MethodGet && r.Method != http.MethodHead) || (mode != "" && mode != "navigate") {
+		if !isNavigation(r) {
 			defaultUnauthorized(w, r, err)
 			return
 		}
-		returnTo, ok := cleanReturnTo(requestTarget(r))
-		if !ok {
-			returnTo = f.defaultReturnTo
-		}
-		f.start(w, r, returnTo)
+		f.start(w, r, f.returnHere(r), ACRLevelZero)
 	}
+}
+
+// RedirectToStepUp returns a forbidden handler for [WithForbiddenHandler]
+// that sends a browser navigating to a page that requires a higher ACR
+// ([RequireACR]) than its session's through a fresh login with
+// acr_values=1, for which Fief asks for the user's password even when its
+// own session would have let the user in: a session refreshed by
+// [LoginFlow.Session] has ACR 0, as has one that Fief's session logged in
+// without a password. The user comes back to the requested path after
+// login; the callback refuses the login if Fief's tokens do not reach ACR 1,
+// rather than loop. Navigations are recognized as by
+// [LoginFlow.RedirectToLogin]. Other refusals (a missing scope or
+// permission) and other requests get the middleware's default 403 answer.
+func (f *LoginFlow) RedirectToStepUp() ErrorHandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if !errors.Is(err, ErrAccessTokenACRTooLow) || !isNavigation(r) {
+			defaultForbidden(w, r, err)
+			return
+		}
+		f.start(w, r, f.returnHere(r), ACRLevelOne)
+	}
+}
+
+// isNavigation reports whether r is a browser's navigation to a page: a
+// GET or HEAD without a Sec-Fetch-Mode header or with Sec-Fetch-Mode:
+// navigate.
+func isNavigation(r *http.Request) bool {
+	mode := r.Header.Get("Sec-Fetch-Mode")
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && (mode == "" || mode == "navigate")
+}
+
+// returnHere returns the path and query of r to come back to after login,
+// or DefaultReturnTo when they are not a path on the application.
+func (f *LoginFlow) returnHere(r *http.Request) string {
+	if returnTo, ok := cleanReturnTo(requestTarget(r)); ok {
+		return returnTo
+	}
+	return f.defaultReturnTo
 }
 
 // requestTarget returns the path and query the browser asked for. The raw
@@ -330,17 +207,21 @@ func requestTarget(r *http.Request) string {
 	return r.URL.RequestURI()
 }
 
-// start begins a login that returns to returnTo: it sets the flow's
-// cookies, drops the oldest logins in progress beyond maxPending, and
-// redirects to Fief.
-func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo string) {
+// start begins a login that returns to returnTo and must reach acr: it
+// sets the flow's cookies, drops the oldest logins in progress beyond
+// maxPending, and redirects to Fief.
+func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo string, acr ACR) {
 	noStore(w)
 	state := rand.Text()
-	authURL, err := f.client.AuthURL(r.Context(), f.redirectURI, AuthURLOptions{
+	o := AuthURLOptions{
 		State:        state,
 		Scopes:       f.scopes,
 		CodeVerifier: f.verifier(state),
-	})
+	}
+	if acr > ACRLevelZero {
+		o.Extra = map[string]string{"acr_values": acr.String()}
+	}
+	authURL, err := f.client.AuthURL(r.Context(), f.redirectURI, o)
 	if err != nil {
 		f.log(r.Context(), slog.LevelWarn, "fief: cannot start a login: Fief unavailable", err)
 		f.errorPage(w, r, http.StatusServiceUnavailable, msgUnavailable)
@@ -352,7 +233,7 @@ func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo strin
 	binary.BigEndian.PutUint64(b, uint64(now.UnixNano()))
 	_, _ = rand.Read(b[8:])
 	binding := base64.RawURLEncoding.EncodeToString(b)
-	value := f.seal(id, binding, state, flowState{ReturnTo: returnTo, Expires: now.Add(LoginFlowLifetime).Unix()})
+	value := f.seal(id, binding, state, flowState{ReturnTo: returnTo, Expires: now.Add(LoginFlowLifetime).Unix(), ACR: acr})
 
 	pending := f.pending(r)
 	for len(pending) >= maxPending {
@@ -449,6 +330,14 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		f.exchangeFailed(w, r, fmt.Errorf("%w: the new access token has expired", ErrAccessTokenExpired))
 		return
 	}
+	if info.ACR() < flow.ACR {
+		// A step-up login that Fief completed without a password: sending
+		// the user back would refuse the session again, in a loop.
+		f.log(ctx, slog.LevelInfo, "fief: login failed: the step-up login did not reach the ACR it asked for", nil,
+			slog.String("acr", info.ACR().String()), slog.String("want", flow.ACR.String()))
+		f.errorPage(w, r, http.StatusBadRequest, msgRefused)
+		return
+	}
 	if len(f.sessionCookie)+len(tokens.AccessToken) > maxCookieBytes {
 		// Browsers drop such a cookie, and the user would be sent round in
 		// circles.
@@ -456,6 +345,14 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 			slog.Int("bytes", len(tokens.AccessToken)))
 		f.errorPage(w, r, http.StatusBadGateway, msgRefused)
 		return
+	}
+	if f.onLogin != nil {
+		cp := *tokens
+		if err := f.onLogin(ctx, &cp, claims); err != nil {
+			f.log(ctx, slog.LevelWarn, "fief: login aborted by OnLogin", err)
+			f.errorPage(w, r, http.StatusInternalServerError, msgAborted)
+			return
+		}
 	}
 	if f.cache != nil {
 		if strings.EqualFold(claims.Sub(), info.UserID()) {
@@ -465,6 +362,10 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		} else {
 			f.log(ctx, slog.LevelWarn, "fief: ID token and access token name different users; claims not cached", nil)
 		}
+	}
+	if f.refresh {
+		maxAge = min(maxAge, int64(f.maxSessionAge/time.Second))
+		f.setRefreshAtLogin(ctx, w, r, tokens, maxAge, info.UserID())
 	}
 	http.SetCookie(w, f.cookie(f.sessionCookie, tokens.AccessToken, "/", int(maxAge)))
 	returnTo, ok := cleanReturnTo(flow.ReturnTo)
@@ -537,16 +438,34 @@ func (f *LoginFlow) Logout() http.Handler {
 			http.Error(w, "Forbidden", http.StatusForbidden)
 			return
 		}
-		if f.cache != nil {
-			if token, err := f.Extractor().Extract(r); err == nil && token != "" {
-				if info, err := f.client.ValidateAccessToken(r.Context(), token); err == nil {
-					if err := f.cache.Delete(r.Context(), info.UserID()); err != nil {
-						f.log(r.Context(), slog.LevelWarn, "fief: user info cache delete failed at logout", err)
-					}
+		ctx := r.Context()
+		var userID string
+		if token, err := f.Extractor().Extract(r); err == nil && token != "" {
+			if info, err := f.client.ValidateAccessToken(ctx, token); err == nil {
+				userID = info.UserID()
+			}
+		}
+		refreshCookies := r.CookiesNamed(f.refreshCookie)
+		if f.refresh {
+			if st := f.openRefresh(refreshCookies); st != nil {
+				if userID == "" {
+					userID = st.userID // sealed by this flow: authentic
 				}
+				f.spendRefresh(ctx, st)
+			}
+		}
+		if f.cache != nil && userID != "" {
+			if err := f.cache.Delete(ctx, userID); err != nil {
+				f.log(ctx, slog.LevelWarn, "fief: user info cache delete failed at logout", err)
 			}
 		}
 		http.SetCookie(w, f.cookie(f.sessionCookie, "", "/", -1))
+		if f.refresh || len(refreshCookies) > 0 {
+			http.SetCookie(w, f.cookie(f.refreshCookie, "", "/", -1))
+		}
+		if f.onLogout != nil {
+			f.onLogout(ctx, userID)
+		}
 		http.Redirect(w, r, f.client.LogoutURL(f.afterLogout), http.StatusSeeOther)
 	})
 }

@@ -101,6 +101,7 @@ func validCookieName(name string) bool {
 type flowState struct {
 	ReturnTo string
 	Expires  int64 // Unix seconds
+	ACR      ACR   // the least ACR the login must reach (a step-up login's)
 }
 
 // pending returns the IDs of the logins in progress in the browser that
@@ -156,17 +157,19 @@ func (f *LoginFlow) verifier(state string) string {
 // state, bound to this purpose, so that a sealed value is valid under its
 // own name, with its own binding cookie and for its own state only.
 func (f *LoginFlow) flowAD(id, binding, state string) []byte {
-	return []byte("fief-go login flow\x00" + f.flowPrefix + id + "\x00" + f.bindPrefix + id + "\x00" + binding + "\x00" + state)
+	return []byte("fief-go login flow v2\x00" + f.flowPrefix + id + "\x00" + f.bindPrefix + id + "\x00" + binding + "\x00" + state)
 }
 
 // seal encrypts and authenticates st for the flow cookie of the flow with
 // id and state, bound to the binding cookie's value. The plaintext is the
-// expiry (8 bytes, big-endian) followed by the return-to path.
+// expiry (8 bytes, big-endian), the least ACR (1 byte) and the return-to
+// path.
 func (f *LoginFlow) seal(id, binding, state string, st flowState) string {
 	n := f.aead.NonceSize()
-	buf := make([]byte, n, n+8+len(st.ReturnTo)+f.aead.Overhead())
+	buf := make([]byte, n, n+9+len(st.ReturnTo)+f.aead.Overhead())
 	_, _ = rand.Read(buf)
 	plain := binary.BigEndian.AppendUint64(buf[n:], uint64(st.Expires))
+	plain = append(plain, byte(st.ACR))
 	plain = append(plain, st.ReturnTo...)
 	// In place: the ciphertext overwrites the plaintext, after the nonce.
 	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(buf, buf[:n], plain, f.flowAD(id, binding, state)))
@@ -179,15 +182,15 @@ func (f *LoginFlow) open(id, binding, state, value string) (*flowState, bool) {
 		return nil, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(b) < f.aead.NonceSize()+8+f.aead.Overhead() {
+	if err != nil || len(b) < f.aead.NonceSize()+9+f.aead.Overhead() {
 		return nil, false
 	}
 	n := f.aead.NonceSize()
 	plain, err := f.aead.Open(nil, b[:n], b[n:], f.flowAD(id, binding, state))
-	if err != nil {
+	if err != nil || len(plain) < 9 {
 		return nil, false
 	}
-	return &flowState{ReturnTo: string(plain[8:]), Expires: int64(binary.BigEndian.Uint64(plain))}, true
+	return &flowState{ReturnTo: string(plain[9:]), Expires: int64(binary.BigEndian.Uint64(plain)), ACR: ACR(plain[8])}, true
 }
 
 // takeFlow returns the flow of state from its cookies, which it deletes,

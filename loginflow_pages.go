@@ -16,6 +16,7 @@ const (
 	msgLoginNeeded = "You need to log in to continue. Please log in again."
 	msgFiefRefused = "The authentication server refused this application's login request. Please contact the site's administrators."
 	msgFiefError   = "The authentication server could not log you in. Please try again."
+	msgAborted     = "The login could not be completed. Please try again later."
 )
 
 // fiefErrorMessage returns the status and message of the error page for an

@@ -529,6 +529,12 @@ func TestNewLoginFlowConfig(t *testing.T) {
 		{"relative AfterLogout", fief.LoginFlowConfig{RedirectURI: cb, AfterLogout: "/bye"}, false},
 		{"DefaultReturnTo off site", fief.LoginFlowConfig{RedirectURI: cb, DefaultReturnTo: "//evil.com"}, false},
 		{"DefaultReturnTo", fief.LoginFlowConfig{RedirectURI: cb, DefaultReturnTo: "/dashboard"}, true},
+		{"refresh", fief.LoginFlowConfig{RedirectURI: cb, RefreshSessions: true, RefreshMargin: time.Second, MaxSessionAge: time.Hour}, true},
+		{"negative RefreshMargin", fief.LoginFlowConfig{RedirectURI: cb, RefreshSessions: true, RefreshMargin: -time.Second}, false},
+		{"negative MaxSessionAge", fief.LoginFlowConfig{RedirectURI: cb, RefreshSessions: true, MaxSessionAge: -time.Second}, false},
+		{"RefreshMargin without refresh", fief.LoginFlowConfig{RedirectURI: cb, RefreshMargin: time.Second}, false},
+		{"MaxSessionAge without refresh", fief.LoginFlowConfig{RedirectURI: cb, MaxSessionAge: time.Hour}, false},
+		{"RefreshCoordinator without refresh", fief.LoginFlowConfig{RedirectURI: cb, RefreshCoordinator: newMemCoordinator()}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

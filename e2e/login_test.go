@@ -84,11 +84,23 @@ var pages = template.Must(template.New("").Parse(`
 <body><h1 id="home">Home</h1><p><a id="protected" href="/protected">Protected page</a></p></body></html>{{end}}
 {{define "protected"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Protected</title></head>
 <body><h1>Hello</h1><p id="user">{{.Email}}</p><p id="path">{{.Path}}</p>
-<form method="post" action="/logout"><button id="logout">Log out</button></form></body></html>{{end}}`))
+<form method="post" action="/logout"><button id="logout">Log out</button></form></body></html>{{end}}
+{{define "strong"}}<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Strong</title></head>
+<body><h1>Sensitive</h1><p id="acr">{{.}}</p></body></html>{{end}}`))
 
-func startApp(t *testing.T) *app {
+// appOptions changes the application of startApp.
+type appOptions struct {
+	fief   []fieftest.Option           // of the Fief server
+	config func(*fief.LoginFlowConfig) // changes the flow's configuration
+}
+
+// startApp starts the application: GET / (home), /login, /auth-callback,
+// POST /logout, GET /protected (the user's email address and the path),
+// and GET /strong (requires ACR 1, answered with the token's ACR; step-up
+// login otherwise), behind flow.Session().
+func startApp(t *testing.T, o appOptions) *app {
 	t.Helper()
-	a := &app{fief: fieftest.NewTB(t)}
+	a := &app{fief: fieftest.NewTB(t, o.fief...)}
 	a.fief.AddUser(fieftest.User{Email: email, Password: password, EmailVerified: true})
 	var err error
 	a.client, err = fief.New(a.fief.URL, a.fief.ClientID, a.fief.ClientSecret)
@@ -105,20 +117,26 @@ func startApp(t *testing.T) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flow, err := fief.NewLoginFlow(a.client, fief.LoginFlowConfig{
+	cfg := fief.LoginFlowConfig{
 		RedirectURI:   a.url + "/auth-callback",
 		UserInfoCache: cache,
-	})
+	}
+	if o.config != nil {
+		o.config(&cfg)
+	}
+	flow, err := fief.NewLoginFlow(a.client, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth, err := fief.NewAuthenticator(a.client,
 		fief.WithExtractor(flow.Extractor()),
 		fief.WithUserInfoCache(cache),
-		fief.WithUnauthorizedHandler(flow.RedirectToLogin()))
+		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
+		fief.WithForbiddenHandler(flow.RedirectToStepUp()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.server.Config.Handler = flow.Session()(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		_ = pages.ExecuteTemplate(w, "home", nil)
 	})
@@ -129,6 +147,11 @@ func startApp(t *testing.T) *app {
 		user, _ := fief.UserInfoFromContext(r.Context())
 		w.Header().Set("Cache-Control", "no-store")
 		_ = pages.ExecuteTemplate(w, "protected", struct{ Email, Path string }{user.Email(), r.URL.RequestURI()})
+	})))
+	mux.Handle("GET /strong", auth.Authenticated(fief.RequireACR(fief.ACRLevelOne))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, _ := fief.AccessTokenInfoFromContext(r.Context())
+		w.Header().Set("Cache-Control", "no-store")
+		_ = pages.ExecuteTemplate(w, "strong", "ACR "+info.ACR().String())
 	})))
 	return a
 }
@@ -292,7 +315,7 @@ func TestBrowserLogin(t *testing.T) {
 	// Not t.Context(): it ends before the cleanups, which close the browser.
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	a := startApp(t)
+	a := startApp(t, appOptions{})
 	tab := startBrowser(t, ctx, chromium)
 
 	// A visitor opens a protected page: the application sends the browser

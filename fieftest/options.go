@@ -12,8 +12,11 @@ const (
 	defaultIssuer        = "https://fief.test"
 	defaultKeySize       = 2048
 	defaultTokenLifetime = 24 * time.Hour
-	defaultClientID      = "fieftest-client"
-	defaultClientSecret  = "fieftest-secret"
+	// defaultRefreshTokenLifetime is Fief's default refresh token
+	// lifetime; it slides with rotation.
+	defaultRefreshTokenLifetime = 30 * 24 * time.Hour
+	defaultClientID             = "fieftest-client"
+	defaultClientSecret         = "fieftest-secret"
 )
 
 // Option configures a Server created by New or NewTB.
@@ -26,6 +29,7 @@ type config struct {
 	signingKey *rsa.PrivateKey
 	addr       string
 	lifetime   time.Duration
+	refresh    time.Duration
 	client     Client
 }
 
@@ -33,6 +37,7 @@ func defaultConfig() config {
 	return config{
 		keySize:  defaultKeySize,
 		lifetime: defaultTokenLifetime,
+		refresh:  defaultRefreshTokenLifetime,
 		client:   Client{ID: defaultClientID, Secret: defaultClientSecret},
 	}
 }
@@ -94,6 +99,22 @@ func WithTokenLifetime(d time.Duration) Option {
 			panic(fmt.Sprintf("fieftest: WithTokenLifetime(%v): the lifetime must be at least one second", d))
 		}
 		c.lifetime = d
+	}
+}
+
+// WithRefreshTokenLifetime sets how long a refresh token stays valid after
+// it was issued (default 30 days, Fief's default). Each refresh issues a
+// new one with this lifetime (the lifetime slides with rotation, as in
+// Fief); a refresh token used after it expired is refused with
+// invalid_grant. A short lifetime tests what an application does when a
+// user comes back after the refresh token has expired. New panics if d is
+// less than a second.
+func WithRefreshTokenLifetime(d time.Duration) Option {
+	return func(c *config) {
+		if d < time.Second {
+			panic(fmt.Sprintf("fieftest: WithRefreshTokenLifetime(%v): the lifetime must be at least one second", d))
+		}
+		c.refresh = d
 	}
 }
 

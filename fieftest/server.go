@@ -23,14 +23,15 @@ type Server struct {
 	// URI), or the client given to WithClient.
 	ClientID, ClientSecret string
 
-	ts         *httptest.Server
-	issuer     string
-	tenantPath string
-	tenantID   string
-	lifetime   time.Duration
-	keySize    int // of client encryption keys
-	closed     chan struct{}
-	closeOnce  sync.Once
+	ts              *httptest.Server
+	issuer          string
+	tenantPath      string
+	tenantID        string
+	lifetime        time.Duration
+	refreshLifetime time.Duration
+	keySize         int // of client encryption keys
+	closed          chan struct{}
+	closeOnce       sync.Once
 
 	mu            sync.Mutex
 	keys          []*signingKey // published keys, oldest first; the last one signs
@@ -89,22 +90,23 @@ func New(opts ...Option) *Server {
 	}
 
 	s := &Server{
-		ClientID:      cfg.client.ID,
-		ClientSecret:  cfg.client.Secret,
-		issuer:        issuer,
-		tenantPath:    cfg.tenantPath,
-		tenantID:      newUUID(),
-		lifetime:      cfg.lifetime,
-		keySize:       cfg.keySize,
-		closed:        make(chan struct{}),
-		clients:       make(map[string]*client),
-		users:         make(map[string]*User),
-		codes:         make(map[string]*authCode),
-		refreshTokens: make(map[string]*refreshGrant),
-		loginSessions: make(map[string]*loginSession),
-		emailChanges:  make(map[string]emailChange),
-		faults:        make(map[Endpoint]*Fault),
-		requests:      make(map[Endpoint]int),
+		ClientID:        cfg.client.ID,
+		ClientSecret:    cfg.client.Secret,
+		issuer:          issuer,
+		tenantPath:      cfg.tenantPath,
+		tenantID:        newUUID(),
+		lifetime:        cfg.lifetime,
+		refreshLifetime: cfg.refresh,
+		keySize:         cfg.keySize,
+		closed:          make(chan struct{}),
+		clients:         make(map[string]*client),
+		users:           make(map[string]*User),
+		codes:           make(map[string]*authCode),
+		refreshTokens:   make(map[string]*refreshGrant),
+		loginSessions:   make(map[string]*loginSession),
+		emailChanges:    make(map[string]emailChange),
+		faults:          make(map[Endpoint]*Fault),
+		requests:        make(map[Endpoint]int),
 	}
 	s.publishKey(newSigningKey(key))
 	s.AddClient(cfg.client)

@@ -272,14 +272,15 @@ func TestUsers(t *testing.T) {
 	s.DeleteUser("unknown") // no-op
 
 	for name, fn := range map[string]func(){
-		"duplicate email":          func() { s.AddUser(fieftest.User{Email: "BOB@example.com"}) },
-		"duplicate ID":             func() { s.AddUser(fieftest.User{ID: "b0b"}) },
-		"SetPermissions unknown":   func() { s.SetPermissions("nobody", "x") },
-		"AddClient without ID":     func() { s.AddClient(fieftest.Client{}) },
-		"WithKeySize too small":    func() { fieftest.New(fieftest.WithKeySize(512)) },
-		"WithTokenLifetime zero":   func() { fieftest.New(fieftest.WithTokenLifetime(0)) },
-		"WithClient without ID":    func() { fieftest.New(fieftest.WithClient(fieftest.Client{})) },
-		"GenerateKey invalid size": func() { fieftest.GenerateKey(8) },
+		"duplicate email":               func() { s.AddUser(fieftest.User{Email: "BOB@example.com"}) },
+		"duplicate ID":                  func() { s.AddUser(fieftest.User{ID: "b0b"}) },
+		"SetPermissions unknown":        func() { s.SetPermissions("nobody", "x") },
+		"AddClient without ID":          func() { s.AddClient(fieftest.Client{}) },
+		"WithKeySize too small":         func() { fieftest.New(fieftest.WithKeySize(512)) },
+		"WithTokenLifetime zero":        func() { fieftest.New(fieftest.WithTokenLifetime(0)) },
+		"WithRefreshTokenLifetime zero": func() { fieftest.New(fieftest.WithRefreshTokenLifetime(0)) },
+		"WithClient without ID":         func() { fieftest.New(fieftest.WithClient(fieftest.Client{})) },
+		"GenerateKey invalid size":      func() { fieftest.GenerateKey(8) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {

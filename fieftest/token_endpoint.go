@@ -12,10 +12,6 @@ import (
 	"time"
 )
 
-// refreshTokenLifetime is Fief's default refresh token lifetime; it slides
-// with rotation.
-const refreshTokenLifetime = 30 * 24 * time.Hour
-
 // OAuth error codes of the token endpoint.
 const (
 	errInvalidRequest       = "invalid_request"
@@ -156,7 +152,9 @@ func verifyPKCE(challenge, method, verifier string) bool {
 }
 
 // refreshGrant validates a refresh_token grant and consumes the refresh
-// token (rotation). The tokens it leads to have ACR 0 and keep the original
+// token (rotation): under the Server's lock, so that of concurrent requests
+// with one refresh token exactly one succeeds and the others get
+// invalid_grant, as a reused (spent) refresh token does in Fief. The tokens it leads to have ACR 0 and keep the original
 // auth_time.
 func (s *Server) refreshGrant(cl *client, form url.Values) (grant, string) {
 	token := form.Get("refresh_token")
@@ -227,7 +225,7 @@ func (s *Server) writeTokens(w http.ResponseWriter, cl *client, g grant) {
 // storeRefreshToken records rg under a new refresh token and returns it.
 func (s *Server) storeRefreshToken(rg *refreshGrant) string {
 	now := time.Now()
-	rg.expires = now.Add(refreshTokenLifetime)
+	rg.expires = now.Add(s.refreshLifetime)
 	token := randomToken()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -7,7 +7,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/fief-go/fief/fieftest"
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -285,6 +287,80 @@ func TestRefreshToken(t *testing.T) {
 	last := exchange(t, s, code, nil).json(t)["refresh_token"].(string)
 	s.DeleteUser(alice.ID)
 	wantTokenError(t, refreshWith(last, creds, ""), "invalid_grant")
+}
+
+// TestRefreshTokenReuse checks rotation as Fief does it, under concurrency:
+// of concurrent requests with one refresh token exactly one gets new tokens,
+// every other gets invalid_grant, and so does any later use of that token.
+// This is the race that logs users out of applications that refresh
+// naively.
+func TestRefreshTokenReuse(t *testing.T) {
+	s := newServer(t)
+	alice := addAlice(s)
+	code := s.IssueCode(fieftest.CodeRequest{UserID: alice.ID, RedirectURI: redirectURI, Scopes: []string{"openid", "offline_access"}})
+	refresh := exchange(t, s, code, nil).json(t)["refresh_token"].(string)
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh},
+		"client_id": {s.ClientID}, "client_secret": {s.ClientSecret}}
+
+	const n = 20
+	responses := make([]response, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			responses[i] = tokenRequest(t, s, form, nil)
+		})
+	}
+	close(start)
+	wg.Wait()
+	var rotated []string
+	for _, r := range responses {
+		switch r.status {
+		case http.StatusOK:
+			rotated = append(rotated, r.json(t)["refresh_token"].(string))
+		default:
+			wantTokenError(t, r, "invalid_grant")
+		}
+	}
+	if len(rotated) != 1 {
+		t.Fatalf("%d of %d concurrent refreshes with one token succeeded, want 1", len(rotated), n)
+	}
+	wantTokenError(t, tokenRequest(t, s, form, nil), "invalid_grant")
+	// The rotated token works, once.
+	form.Set("refresh_token", rotated[0])
+	if r := tokenRequest(t, s, form, nil); r.status != http.StatusOK {
+		t.Fatalf("refresh with the rotated token: %d %s", r.status, r.body)
+	}
+	wantTokenError(t, tokenRequest(t, s, form, nil), "invalid_grant")
+}
+
+// TestRefreshTokenLifetime checks WithRefreshTokenLifetime: a refresh token
+// expires that long after it was issued, and each refresh issues one that
+// lives that long again.
+func TestRefreshTokenLifetime(t *testing.T) {
+	s := newServer(t, fieftest.WithRefreshTokenLifetime(time.Second))
+	alice := addAlice(s)
+	code := s.IssueCode(fieftest.CodeRequest{UserID: alice.ID, RedirectURI: redirectURI, Scopes: []string{"openid", "offline_access"}})
+	refresh := exchange(t, s, code, nil).json(t)["refresh_token"].(string)
+	form := func(token string) url.Values {
+		return url.Values{"grant_type": {"refresh_token"}, "refresh_token": {token},
+			"client_id": {s.ClientID}, "client_secret": {s.ClientSecret}}
+	}
+	time.Sleep(600 * time.Millisecond)
+	r := tokenRequest(t, s, form(refresh), nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh within the lifetime: %d %s", r.status, r.body)
+	}
+	rotated := r.json(t)["refresh_token"].(string)
+	time.Sleep(600 * time.Millisecond) // 1.2 s after the first token, 0.6 s after the rotated one
+	r = tokenRequest(t, s, form(rotated), nil)
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh with the rotated token within its own lifetime: %d %s", r.status, r.body)
+	}
+	rotated = r.json(t)["refresh_token"].(string)
+	time.Sleep(1100 * time.Millisecond)
+	wantTokenError(t, tokenRequest(t, s, form(rotated), nil), "invalid_grant")
 }
 
 func TestPublicClientRefresh(t *testing.T) {

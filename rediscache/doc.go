@@ -1,7 +1,10 @@
-// Package rediscache is a fief.UserInfoCache on Redis, for applications that
-// run several instances and want them to share users' info: a user whose
-// info one instance fetched from Fief's userinfo endpoint is then served by
-// every instance from Redis, until the entry expires or is deleted.
+// Package rediscache puts on Redis what the instances of an application
+// share: users' info (Cache, a fief.UserInfoCache: a user whose info one
+// instance fetched from Fief's userinfo endpoint is then served by every
+// instance from Redis, until the entry expires or is deleted), and the
+// refreshes of browser sessions (RefreshCoordinator, a
+// fief.RefreshCoordinator: concurrent requests of one session, on any
+// instance, make one refresh at Fief, which rotates refresh tokens).
 //
 // Create a Cache with New from any go-redis v9 client (redis.UniversalClient:
 // a single node with redis.NewClient, Sentinel with redis.NewFailoverClient,
@@ -68,4 +71,16 @@
 // once and gives its connection back.
 //
 // The Cache does not close the client it was given.
+//
+// # Session refresh
+//
+// A RefreshCoordinator (NewRefreshCoordinator) makes the instances of an
+// application whose fief.LoginFlow refreshes sessions (RefreshSessions)
+// refresh each session once: the first request of a session whose access
+// token has expired takes a lock keyed by a hash of its refresh token (never
+// the token), refreshes at Fief and stores the outcome, sealed by the
+// LoginFlow, for fief.RefreshReuseWindow; the others, on any instance, wait
+// for it. Redis failing never fails a request: the LoginFlow then refreshes
+// in its own process and logs the failure. See RefreshCoordinator for the
+// protocol and its limits.
 package rediscache

@@ -99,3 +99,47 @@ func ExampleCache_Delete() {
 	}
 	_ = updateNickname
 }
+
+// Sessions that outlive the access token, refreshed once across the
+// instances of an application: each instance has the same CookieKey and a
+// RefreshCoordinator on the same Redis.
+func ExampleNewRefreshCoordinator() {
+	client, err := fief.New("https://example.fief.dev", "CLIENT_ID", "CLIENT_SECRET")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379", ContextTimeoutEnabled: true})
+	defer rdb.Close()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	coord, err := rediscache.NewRefreshCoordinator(rdb, rediscache.CoordinatorConfig{Prefix: "myapp:refresh:", Logger: logger})
+	if err != nil {
+		log.Fatal(err)
+	}
+	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
+		RedirectURI:        "https://app.example.com/auth-callback",
+		CookieKey:          []byte(os.Getenv("APP_COOKIE_KEY")), // the same 32+ secret bytes on every instance
+		RefreshSessions:    true,
+		RefreshCoordinator: coord, // Redis down: each instance refreshes on its own, and logs it
+		Logger:             logger,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	auth, err := fief.NewAuthenticator(client,
+		fief.WithExtractor(flow.Extractor()),
+		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
+		fief.WithForbiddenHandler(flow.RedirectToStepUp()))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /auth-callback", flow.Callback())
+	mux.Handle("POST /logout", flow.Logout())
+	mux.Handle("GET /account", auth.Authenticated()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "still logged in")
+	})))
+	// Session refreshes expiring sessions before the Authenticator reads them.
+	log.Fatal(http.ListenAndServe(":8080", flow.Session()(mux)))
+}

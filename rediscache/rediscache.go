@@ -21,12 +21,25 @@ const (
 // Cache is a fief.UserInfoCache on Redis. Create it with New; it is safe for
 // concurrent use.
 type Cache struct {
-	client     redis.UniversalClient
-	prefix     string
-	ttl        time.Duration
+	client redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+	bounds
+	logger *slog.Logger // nil: nothing is logged
+}
+
+// bounds is how long a call to Redis may take, besides its context.
+type bounds struct {
 	timeout    time.Duration // 0: calls are bounded by their context only
 	timeoutErr error         // the cause of a call's own deadline
-	logger     *slog.Logger  // nil: nothing is logged
+}
+
+func newBounds(timeout time.Duration) bounds {
+	b := bounds{timeout: timeout}
+	if timeout > 0 {
+		b.timeoutErr = fmt.Errorf("no answer from Redis within %v: %w", timeout, context.DeadlineExceeded)
+	}
+	return b
 }
 
 var _ fief.UserInfoCache = (*Cache)(nil)
@@ -94,10 +107,10 @@ func New(client redis.UniversalClient, opts ...Option) (*Cache, error) {
 		return nil, errors.New("rediscache: New: nil client")
 	}
 	c := &Cache{
-		client:  client,
-		prefix:  DefaultPrefix,
-		ttl:     DefaultTTL,
-		timeout: DefaultTimeout,
+		client: client,
+		prefix: DefaultPrefix,
+		ttl:    DefaultTTL,
+		bounds: bounds{timeout: DefaultTimeout},
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -107,9 +120,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Cache, error) {
 			return nil, err
 		}
 	}
-	if c.timeout > 0 {
-		c.timeoutErr = fmt.Errorf("no answer from Redis within %v: %w", c.timeout, context.DeadlineExceeded)
-	}
+	c.bounds = newBounds(c.timeout)
 	return c, nil
 }
 
@@ -136,7 +147,7 @@ func (c *Cache) Key(userID string) string { return c.prefix + userID }
 // as an error.
 func (c *Cache) Get(ctx context.Context, userID string) (fief.UserInfo, bool, error) {
 	key := c.Key(userID)
-	b, err := call(ctx, c, func(ctx context.Context) ([]byte, error) {
+	b, err := call(ctx, c.bounds, func(ctx context.Context) ([]byte, error) {
 		return c.client.Get(ctx, key).Bytes()
 	})
 	if errors.Is(err, redis.Nil) {
@@ -163,7 +174,7 @@ func (c *Cache) Set(ctx context.Context, userID string, info fief.UserInfo) erro
 	}
 	b, _ := info.MarshalJSON() // never fails for a UserInfo that is not zero
 	key := c.Key(userID)
-	_, err := call(ctx, c, func(ctx context.Context) (struct{}, error) {
+	_, err := call(ctx, c.bounds, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.client.Set(ctx, key, b, c.ttl).Err()
 	})
 	if err != nil {
@@ -184,7 +195,7 @@ func (c *Cache) Delete(ctx context.Context, userID string) error {
 }
 
 func (c *Cache) del(ctx context.Context, key string) error {
-	_, err := call(ctx, c, func(ctx context.Context) (struct{}, error) {
+	_, err := call(ctx, c.bounds, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, c.client.Del(ctx, key).Err()
 	})
 	return err
@@ -207,20 +218,20 @@ func (c *Cache) dropCorrupt(ctx context.Context, key string, size int, decodeErr
 	}
 }
 
-// call runs fn, a Redis command, bounded by ctx and the Cache's timeout.
+// call runs fn, a Redis command, bounded by ctx and b's timeout.
 // go-redis honours contexts for its socket I/O only when the client has
 // ContextTimeoutEnabled, so fn runs in its own goroutine, which call
 // abandons when the bound is reached: the command then finishes in the
 // background (at once with ContextTimeoutEnabled, at the client's read or
 // write timeout otherwise) and its result is dropped.
-func call[T any](ctx context.Context, c *Cache, fn func(context.Context) (T, error)) (T, error) {
+func call[T any](ctx context.Context, b bounds, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
 	if ctx.Err() != nil {
 		return zero, context.Cause(ctx)
 	}
-	if c.timeout > 0 {
+	if b.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, c.timeout, c.timeoutErr)
+		ctx, cancel = context.WithTimeoutCause(ctx, b.timeout, b.timeoutErr)
 		defer cancel()
 	}
 	type result struct {

@@ -17,13 +17,16 @@ type config struct {
 	// slash: https://app.example.com in production. <URL>/auth-callback
 	// must be an allowed redirect URI of the Fief client.
 	URL string
-	// CookieKey seals the cookies of logins in progress: a secret of at
-	// least 32 bytes, the same on every instance. nil: a random key for
-	// this process.
+	// CookieKey seals the cookies of logins in progress and the refresh
+	// cookies of sessions: a secret of at least 32 bytes, the same on every
+	// instance. nil: a random key for this process.
 	CookieKey []byte
 	// Cache keeps users' info: on Redis (rediscache) to share it between
 	// instances, in memory for one process. nil: in memory.
 	Cache fief.UserInfoCache
+	// Coordinator makes the instances refresh each session once: on Redis
+	// (rediscache) for several instances. nil: within this process only.
+	Coordinator fief.RefreshCoordinator
 }
 
 // newApp returns the application's handler.
@@ -39,9 +42,16 @@ func newApp(client *fief.Client, cfg config, logger *slog.Logger) (http.Handler,
 	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
 		RedirectURI: cfg.URL + "/auth-callback",
 		CookieKey:   cfg.CookieKey,
-		// The login stores the ID token's claims here, and logout removes
-		// them.
+		// The login stores the ID token's claims here (and each session
+		// refresh the new ID token's), and logout removes them.
 		UserInfoCache: cache,
+		// Sessions outlive the access token: the flow keeps Fief's refresh
+		// token in a sealed cookie and flow.Session() below refreshes the
+		// tokens before they expire, once per session across the instances
+		// that share the coordinator. A week after the login the user logs
+		// in again (MaxSessionAge).
+		RefreshSessions:    true,
+		RefreshCoordinator: cfg.Coordinator,
 		// Browsers keep Secure cookies over HTTPS only: plain HTTP is for
 		// local development.
 		InsecureCookies: strings.HasPrefix(cfg.URL, "http://"),
@@ -68,7 +78,9 @@ func newApp(client *fief.Client, cfg config, logger *slog.Logger) (http.Handler,
 	mux.Handle("GET /auth-callback", flow.Callback())
 	mux.Handle("POST /logout", flow.Logout())
 	mux.Handle("GET /protected", auth.CurrentUser()(http.HandlerFunc(protected)))
-	return mux, nil
+	// Session refreshes the session of any request before the middleware
+	// reads it.
+	return flow.Session()(mux), nil
 }
 
 // protected shows the user's email address, from the user info CurrentUser

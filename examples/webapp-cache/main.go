@@ -11,6 +11,15 @@
 // Fief. Without REDIS_URL it is in the process's memory. A Redis that fails
 // fails no page: users are then fetched from Fief, and the errors logged.
 //
+// Sessions outlive the access token: the login asks for offline_access,
+// the flow keeps Fief's refresh token in a sealed HttpOnly cookie, and a
+// page asked for when the access token has expired (or is about to) is
+// served after a refresh, without a trip through Fief's login page. Fief
+// rotates refresh tokens, so concurrent requests of one session must make
+// one refresh: the flow sees to it within the process, and with REDIS_URL
+// a rediscache.RefreshCoordinator on the same Redis sees to it across the
+// instances (Redis down: each instance refreshes on its own, and logs it).
+//
 // The login goes through fief.LoginFlow. The access token lives in an
 // HttpOnly cookie; a visitor without a valid one is sent to Fief's login
 // page (state and PKCE), and comes back to /auth-callback, which exchanges
@@ -29,8 +38,9 @@
 // http://<addr>); behind a proxy that terminates TLS, give the https URL.
 // Over plain HTTP, for local development only, the cookies are not Secure.
 // APP_COOKIE_KEY (hex, at least 32 bytes) seals the cookies of logins in
-// progress; set the same value on every instance of the application (a
-// random key is made when it is unset).
+// progress and the refresh cookies; set the same value on every instance of
+// the application (a random key is made when it is unset, and sessions
+// then end with the process).
 //
 // With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
 // Fief, where <public URL>/auth-callback must be an allowed redirect URI of
@@ -84,7 +94,7 @@ func run(ctx context.Context, out io.Writer, addr, publicURL, fiefAddr string) e
 		return err
 	}
 	defer srv.Close()
-	app, err := newApp(f.Client, config{URL: srv.URL, CookieKey: key, Cache: cache}, logger)
+	app, err := newApp(f.Client, config{URL: srv.URL, CookieKey: key, Cache: cache, Coordinator: cache.Coordinator}, logger)
 	if err != nil {
 		return err
 	}
@@ -100,11 +110,16 @@ func run(ctx context.Context, out io.Writer, addr, publicURL, fiefAddr string) e
 }
 
 // userInfoCache is the application's user-info cache, with what it needs
-// to be described, checked and closed.
+// to be described, checked and closed, and the coordinator of session
+// refreshes on the same Redis.
 type userInfoCache struct {
 	fief.UserInfoCache
 	// Description says where the cache is, without credentials.
 	Description string
+	// Coordinator coordinates session refreshes between the instances on
+	// the cache's Redis; nil for the in-memory cache (the flow coordinates
+	// them within the process).
+	Coordinator fief.RefreshCoordinator
 	redis       *redis.Client // nil for the in-memory cache
 }
 
@@ -139,9 +154,15 @@ func newCache(redisURL string) (*userInfoCache, error) {
 		rdb.Close()
 		return nil, err
 	}
+	coord, err := rediscache.NewRefreshCoordinator(rdb, rediscache.CoordinatorConfig{})
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	return &userInfoCache{
 		UserInfoCache: cache,
 		Description:   fmt.Sprintf("Redis at %s, database %d (from REDIS_URL), shared by every instance", opts.Addr, opts.DB),
+		Coordinator:   coord,
 		redis:         rdb,
 	}, nil
 }

@@ -107,7 +107,9 @@ func start(t *testing.T) *exampletest.App {
 // and cache (nil: in memory).
 func startWith(t *testing.T, cache fief.UserInfoCache) *exampletest.App {
 	t.Helper()
-	return exampletest.StartApp(t, func(client *fief.Client, appURL string) (http.Handler, error) {
+	app := exampletest.StartApp(t, func(client *fief.Client, appURL string) (http.Handler, error) {
 		return newApp(client, config{URL: appURL, Cache: cache}, slog.New(slog.DiscardHandler))
 	})
+	app.Scope = "openid offline_access" // RefreshSessions
+	return app
 }

@@ -89,10 +89,20 @@ func (c *Cache[V]) delete(token string, e *Entry[V]) {
 // then arbitrary ones (sync.Map iterates in no particular order). Its cost
 // is amortised over the 10 % of the bound inserted between two evictions.
 func (c *Cache[V]) evict(now time.Time) {
-	if !c.mu.TryLock() {
-		return // another goroutine is evicting
+	// Inserts that find another goroutine evicting skip it; the evicting
+	// goroutine looks again once it is done, so that they cannot leave the
+	// cache over its bound.
+	for c.n.Load() > int64(c.max) {
+		if !c.mu.TryLock() {
+			return // another goroutine is evicting, and will look again
+		}
+		c.evictLocked(now)
+		c.mu.Unlock()
 	}
-	defer c.mu.Unlock()
+}
+
+// evictLocked does one eviction pass; c.mu is held.
+func (c *Cache[V]) evictLocked(now time.Time) {
 	target := int64(c.max) * 9 / 10
 	c.m.Range(func(k, v any) bool {
 		if e := v.(*Entry[V]); !now.Before(e.Expiry) {

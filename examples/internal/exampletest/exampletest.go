@@ -46,6 +46,8 @@ type App struct {
 	Fief *devfief.Fief
 	// URL is the application's URL, without a trailing slash.
 	URL string
+	// Scope is the scope its login asks for ("": "openid").
+	Scope string
 }
 
 // StartApp starts an embedded Fief and serves the handler that newApp

@@ -41,7 +41,7 @@ func (a *App) CheckLogin(t *testing.T) (*Browser, *http.Cookie) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("GET /protected: %d to %q, want 303 to Fief's /authorize", resp.StatusCode, authURL)
 	}
-	CheckAuthURL(t, a.Fief, authURL, a.URL+"/auth-callback")
+	CheckAuthURLScope(t, a.Fief, authURL, a.URL+"/auth-callback", a.Scope)
 	flow := FindCookie(t, resp, FlowCookie)
 	CheckCookie(t, flow, "/auth-callback", 600)
 
@@ -78,9 +78,19 @@ func (a *App) CheckLogout(t *testing.T, b *Browser) {
 
 // CheckAuthURL checks that authURL is the embedded Fief f's authorization
 // URL for a login with an authorization code, state and PKCE that comes
-// back to redirectURI, and returns its query.
+// back to redirectURI, with the scope openid, and returns its query.
 func CheckAuthURL(t testing.TB, f *devfief.Fief, authURL, redirectURI string) url.Values {
 	t.Helper()
+	return CheckAuthURLScope(t, f, authURL, redirectURI, "")
+}
+
+// CheckAuthURLScope is CheckAuthURL for a login that asks for scope ("":
+// openid).
+func CheckAuthURLScope(t testing.TB, f *devfief.Fief, authURL, redirectURI, scope string) url.Values {
+	t.Helper()
+	if scope == "" {
+		scope = "openid"
+	}
 	if !strings.HasPrefix(authURL, f.BaseURL+"/authorize?") {
 		t.Fatalf("redirected to %s, want Fief's /authorize", authURL)
 	}
@@ -89,7 +99,7 @@ func CheckAuthURL(t testing.TB, f *devfief.Fief, authURL, redirectURI string) ur
 		"response_type":         "code",
 		"client_id":             f.Server.ClientID,
 		"redirect_uri":          redirectURI,
-		"scope":                 "openid",
+		"scope":                 scope,
 		"code_challenge_method": "S256",
 	} {
 		if got := q.Get(k); got != want {
