@@ -93,7 +93,8 @@ type CacheRead struct {
 // LoginResult is how a LoginFlow's callback ended a login.
 type LoginResult struct {
 	// Outcome is OutcomeOK, OutcomeDenied (Fief's error answer, such as
-	// access_denied), OutcomeInvalid (a missing, forged, expired or replayed
+	// access_denied; server_error and temporarily_unavailable count as
+	// OutcomeUnavailable), OutcomeInvalid (a missing, forged, expired or replayed
 	// flow, an incomplete callback), OutcomeRefused (Fief refused the code,
 	// or its tokens were refused), OutcomeUnavailable (Fief could not be
 	// reached) or OutcomeError (the application's OnLogin hook failed).
@@ -154,6 +155,14 @@ func (h *Hooks) cacheRead(ctx context.Context, result string) {
 		return
 	}
 	h.UserInfoCacheRead(ctx, CacheRead{Result: result})
+}
+
+// loginDone reports a login, if the hook is set.
+func (h *Hooks) loginDone(ctx context.Context, o Outcome) {
+	if h == nil || h.LoginDone == nil {
+		return
+	}
+	h.LoginDone(ctx, LoginResult{Outcome: o})
 }
 
 // timing returns the time now if a hook will want a duration from it.

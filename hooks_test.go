@@ -2,7 +2,9 @@ package fief_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -173,3 +175,91 @@ func (w *nopWriter) Header() http.Header {
 }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *nopWriter) WriteHeader(int)             {}
+
+// TestLoginHooks: every way a LoginFlow callback ends is reported once,
+// with its outcome; requests that are no login are not reported.
+func TestLoginHooks(t *testing.T) {
+	rec := &recorder{}
+	failLogin := false
+	e := newLFEnv(t, lfOptions{
+		clientOpts: []fief.Option{fief.WithHooks(rec.hooks())},
+		config: func(c *fief.LoginFlowConfig) {
+			c.OnLogin = func(context.Context, *fief.Tokens, fief.UserInfo) error {
+				if failLogin {
+					return errors.New("the application's database is down")
+				}
+				return nil
+			}
+		},
+	})
+	last := func(t *testing.T, want fief.Outcome) {
+		t.Helper()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.logins) != 1 || rec.logins[0] != want {
+			t.Errorf("logins reported %v, want [%s]", rec.logins, want)
+		}
+		rec.logins = nil
+	}
+	// Each login in a browser of its own, not yet logged in.
+	var hc *http.Client
+	get := func(t *testing.T, target string) lfResponse { return e.do(t, hc, http.MethodGet, target, nil) }
+	callback := func(t *testing.T) *url.URL {
+		hc = e.newBrowser(t)
+		return e.authorize(t, first(e.start(t, hc, "/protected")))
+	}
+
+	t.Run("ok", func(t *testing.T) {
+		if resp := get(t, callback(t).String()); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("callback: %d %s", resp.StatusCode, resp.body)
+		}
+		last(t, fief.OutcomeOK)
+	})
+	t.Run("denied", func(t *testing.T) {
+		hc = e.newBrowser(t)
+		authURL, _ := e.start(t, hc, "/protected")
+		get(t, e.appURL+"/auth-callback?error=access_denied&state="+url.QueryEscape(authURL.Query().Get("state")))
+		last(t, fief.OutcomeDenied)
+	})
+	t.Run("Fief's server error", func(t *testing.T) {
+		hc = e.newBrowser(t)
+		authURL, _ := e.start(t, hc, "/protected")
+		get(t, e.appURL+"/auth-callback?error=temporarily_unavailable&state="+url.QueryEscape(authURL.Query().Get("state")))
+		last(t, fief.OutcomeUnavailable)
+	})
+	t.Run("invalid flow", func(t *testing.T) {
+		get(t, lfWithQuery(callback(t), "state", "forged"))
+		last(t, fief.OutcomeInvalid)
+	})
+	t.Run("incomplete", func(t *testing.T) {
+		get(t, e.appURL+"/auth-callback")
+		last(t, fief.OutcomeInvalid)
+	})
+	t.Run("code refused", func(t *testing.T) {
+		get(t, lfWithQuery(callback(t), "code", "stolen"))
+		last(t, fief.OutcomeRefused)
+	})
+	t.Run("unavailable", func(t *testing.T) {
+		cb := callback(t)
+		e.srv.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: http.StatusInternalServerError, Times: 1})
+		get(t, cb.String())
+		last(t, fief.OutcomeUnavailable)
+	})
+	t.Run("OnLogin failed", func(t *testing.T) {
+		cb := callback(t)
+		failLogin = true
+		defer func() { failLogin = false }()
+		if resp := get(t, cb.String()); resp.StatusCode != http.StatusInternalServerError {
+			t.Errorf("callback: %d", resp.StatusCode)
+		}
+		last(t, fief.OutcomeError)
+	})
+	t.Run("not a login", func(t *testing.T) {
+		e.do(t, nil, http.MethodPost, e.appURL+"/auth-callback", nil)
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		if len(rec.logins) != 0 {
+			t.Errorf("a POST to the callback reported %v", rec.logins)
+		}
+	})
+}

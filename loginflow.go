@@ -266,16 +266,22 @@ func (f *LoginFlow) start(w http.ResponseWriter, r *http.Request, returnTo strin
 // a token with scopes the flow did not request; 502 when Fief cannot be
 // reached. It answers GET only.
 func (f *LoginFlow) Callback() http.Handler {
-	return http.HandlerFunc(f.callback)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := f.callback(w, r); o != "" {
+			f.client.hooks.loginDone(r.Context(), o)
+		}
+	})
 }
 
-func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
+// callback serves the redirect URI and returns the login's outcome, "" for
+// a request that is no login.
+func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) Outcome {
 	noStore(w)
 	// The callback's URL carries the code: keep it out of Referer headers.
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	if r.Method != http.MethodGet {
 		methodNotAllowed(w, "GET")
-		return
+		return ""
 	}
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -289,29 +295,30 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		f.log(ctx, slog.LevelInfo, "fief: login failed: Fief reported an error", nil,
 			slog.String("fief_error", truncate(single(q, "error"), 64)))
 		f.errorPage(w, r, status, msg)
-		return
+		if status == http.StatusBadGateway {
+			return OutcomeUnavailable // server_error, temporarily_unavailable
+		}
+		return OutcomeDenied
 	}
 	if state == "" || code == "" {
 		f.log(ctx, slog.LevelInfo, "fief: login failed: callback without code or state", nil)
 		f.errorPage(w, r, http.StatusBadRequest, msgIncomplete)
-		return
+		return OutcomeInvalid
 	}
 	if flow == nil {
 		f.errorPage(w, r, http.StatusBadRequest, msgInvalidFlow)
-		return
+		return OutcomeInvalid
 	}
 
 	tokens, claims, err := f.client.AuthCallback(ctx, code, f.redirectURI, f.verifier(state))
 	if err != nil {
-		f.exchangeFailed(w, r, err)
-		return
+		return f.exchangeFailed(w, r, err)
 	}
 	// The token goes into the cookie the middleware reads: make sure the
 	// middleware will accept it, rather than send the user round in circles.
 	info, err := f.client.ValidateAccessToken(ctx, tokens.AccessToken)
 	if err != nil {
-		f.exchangeFailed(w, r, err)
-		return
+		return f.exchangeFailed(w, r, err)
 	}
 	// Fief grants the scopes the authorization URL names, which the user
 	// may have edited: only those the flow requested may reach a session.
@@ -320,15 +327,14 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		f.log(ctx, slog.LevelInfo, "fief: login failed: the access token has scopes the login did not request (an edited authorization URL)", nil,
 			slog.String("scope", truncate(scopes[i], 64)))
 		f.errorPage(w, r, http.StatusBadRequest, msgRefused)
-		return
+		return OutcomeRefused
 	}
 	maxAge := tokens.ExpiresIn
 	if maxAge <= 0 {
 		maxAge = int64(info.Expiry().Sub(f.now()) / time.Second)
 	}
 	if maxAge <= 0 {
-		f.exchangeFailed(w, r, fmt.Errorf("%w: the new access token has expired", ErrAccessTokenExpired))
-		return
+		return f.exchangeFailed(w, r, fmt.Errorf("%w: the new access token has expired", ErrAccessTokenExpired))
 	}
 	if info.ACR() < flow.ACR {
 		// A step-up login that Fief completed without a password: sending
@@ -336,7 +342,7 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		f.log(ctx, slog.LevelInfo, "fief: login failed: the step-up login did not reach the ACR it asked for", nil,
 			slog.String("acr", info.ACR().String()), slog.String("want", flow.ACR.String()))
 		f.errorPage(w, r, http.StatusBadRequest, msgRefused)
-		return
+		return OutcomeRefused
 	}
 	if len(f.sessionCookie)+len(tokens.AccessToken) > maxCookieBytes {
 		// Browsers drop such a cookie, and the user would be sent round in
@@ -344,14 +350,14 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		f.log(ctx, slog.LevelWarn, "fief: login failed: the access token is too large for a cookie", nil,
 			slog.Int("bytes", len(tokens.AccessToken)))
 		f.errorPage(w, r, http.StatusBadGateway, msgRefused)
-		return
+		return OutcomeRefused
 	}
 	if f.onLogin != nil {
 		cp := *tokens
 		if err := f.onLogin(ctx, &cp, claims); err != nil {
 			f.log(ctx, slog.LevelWarn, "fief: login aborted by OnLogin", err)
 			f.errorPage(w, r, http.StatusInternalServerError, msgAborted)
-			return
+			return OutcomeError
 		}
 	}
 	if f.cache != nil {
@@ -373,6 +379,7 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) {
 		returnTo = f.defaultReturnTo
 	}
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+	return OutcomeOK
 }
 
 // pathMismatch returns a log attribute when the callback is served at
@@ -384,30 +391,36 @@ func (f *LoginFlow) pathMismatch(r *http.Request) []slog.Attr {
 	return nil
 }
 
-// exchangeFailed answers a failed code exchange or token validation.
-func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err error) {
+// exchangeFailed answers a failed code exchange or token validation, and
+// returns the login's outcome.
+func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err error) Outcome {
 	var re *RequestError
 	switch {
 	case errors.Is(err, ErrDiscovery), errors.As(err, &re) && (re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests):
 		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief unavailable", err)
 		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
+		return OutcomeUnavailable
 	case re != nil && re.Code == "invalid_client":
 		// The application's client ID or secret is wrong: not the user's
 		// doing, and retrying will not help until the operators fix it.
 		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief refused the client credentials", err)
 		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
+		return OutcomeRefused
 	case re != nil:
 		// Typically a code already used or expired: a reloaded page.
 		f.log(r.Context(), slog.LevelInfo, "fief: login failed: Fief refused the code", err)
 		f.errorPage(w, r, http.StatusBadRequest, msgRefused)
+		return OutcomeRefused
 	case errors.Is(err, ErrIDTokenInvalid), errors.Is(err, ErrAccessTokenInvalid), errors.Is(err, ErrAccessTokenExpired):
 		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief's tokens were refused", err)
 		f.errorPage(w, r, http.StatusBadGateway, msgRefused)
+		return OutcomeRefused
 	default:
 		if r.Context().Err() == nil {
 			f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief unavailable", err)
 		}
 		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
+		return OutcomeUnavailable
 	}
 }
 

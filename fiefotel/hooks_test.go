@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -338,6 +340,69 @@ func TestLogins(t *testing.T) {
 		want[outcome(o)] = int64(i + 1)
 	}
 	equal(t, logins, m.collect(t).sums(t, logins, "{login}"), want)
+}
+
+// TestLoginFlowLogins: logins through a real LoginFlow and Fief's login
+// form, one that succeeds and one the user cancels, counted by outcome.
+func TestLoginFlowLogins(t *testing.T) {
+	t.Parallel()
+	m := newMeter(t)
+	s := newServer(t)
+	u := addUser(s)
+	c := newClient(t, s, fief.WithHooks(m.hooks))
+	app := httptest.NewServer(nil)
+	t.Cleanup(app.Close)
+	flow, err := fief.NewLoginFlow(c, fief.LoginFlowConfig{RedirectURI: app.URL + "/callback", InsecureCookies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/login", flow.Login())
+	mux.Handle("/callback", flow.Callback())
+	app.Config.Handler = mux
+
+	// login starts a login in a new browser and returns Fief's
+	// authorization URL.
+	login := func(t *testing.T) (*http.Client, *url.URL) {
+		jar, _ := cookiejar.New(nil)
+		hc := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := hc.Get(app.URL + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		authURL, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil || resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("GET /login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		return hc, authURL
+	}
+	status := func(t *testing.T, hc *http.Client, target string) int {
+		resp, err := hc.Get(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	hc, authURL := login(t)
+	callback, err := s.Authorize(authURL.String(), u.Email, "herminetruc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := status(t, hc, callback.String()); got != http.StatusSeeOther {
+		t.Fatalf("callback: %d, want 303", got)
+	}
+	hc, authURL = login(t)
+	cancelled := app.URL + "/callback?error=access_denied&state=" + url.QueryEscape(authURL.Query().Get("state"))
+	if got := status(t, hc, cancelled); got != http.StatusBadRequest {
+		t.Fatalf("cancelled login: %d, want 400", got)
+	}
+	equal(t, logins, m.collect(t).sums(t, logins, "{login}"), map[string]int64{
+		outcome(fief.OutcomeOK):     1,
+		outcome(fief.OutcomeDenied): 1,
+	})
 }
 
 // TestUnknownValues: values a later version of fief may report are
