@@ -2,7 +2,6 @@ package fief
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 )
 
@@ -21,59 +20,6 @@ var ErrNoToken = errors.New("fief: no access token in the request")
 //
 //	fief.ErrorHandlerFunc(func(w http.ResponseWriter, r *http.Request, _ error) { h.ServeHTTP(w, r) })
 type ErrorHandlerFunc func(w http.ResponseWriter, r *http.Request, err error)
-
-// Authenticator authenticates requests with the access tokens of one
-// [Client] and builds the net/http middleware that does it
-// ([Authenticator.Authenticated], [Authenticator.CurrentUser]). Create it
-// with [NewAuthenticator]. An Authenticator is safe for concurrent use;
-// build it once and share it between routes.
-type Authenticator struct {
-	cfg     authConfig
-	flights flightGroup // concurrent userinfo calls, one per user ID
-
-	hooks    *Hooks             // its (first) client's
-	single   tenant             // NewAuthenticator's client
-	tenants  []*tenant          // NewMultiTenantAuthenticator's, in order
-	byIssuer map[string]*tenant // nil for a single tenant
-}
-
-// AuthOption configures an [Authenticator].
-type AuthOption func(*authConfig) error
-
-type authConfig struct {
-	extractor    Extractor
-	cache        UserInfoCache
-	unauthorized ErrorHandlerFunc
-	forbidden    ErrorHandlerFunc
-	unavailable  ErrorHandlerFunc
-	logger       *slog.Logger // nil: nothing is logged
-}
-
-// WithExtractor sets where the middleware finds the access token (default
-// [BearerToken]: the Authorization header).
-func WithExtractor(e Extractor) AuthOption {
-	return func(c *authConfig) error {
-		if e == nil {
-			return errors.New("fief: WithExtractor: nil extractor")
-		}
-		c.extractor = e
-		return nil
-	}
-}
-
-// WithUserInfoCache sets the cache CurrentUser reads user info from, keyed by
-// user ID. Without a cache, CurrentUser calls Fief's userinfo endpoint on
-// every request (concurrent requests of one user share a call); a cache such
-// as [NewMemoryCache]'s is strongly recommended.
-func WithUserInfoCache(c UserInfoCache) AuthOption {
-	return func(cfg *authConfig) error {
-		if c == nil {
-			return errors.New("fief: WithUserInfoCache: nil cache")
-		}
-		cfg.cache = c
-		return nil
-	}
-}
 
 // WithUnauthorizedHandler replaces the answer to a request without a usable
 // token: none (err is [ErrNoToken]), a malformed, invalid or expired one (err
@@ -129,55 +75,6 @@ func WithUnavailableHandler(f ErrorHandlerFunc) AuthOption {
 		c.unavailable = f
 		return nil
 	}
-}
-
-// WithLogger logs the failures that concern the server's operators: Fief
-// unavailable and user-info cache errors at Warn level, refused requests at
-// Debug level. Log records never contain token text. By default nothing is
-// logged.
-func WithLogger(l *slog.Logger) AuthOption {
-	return func(c *authConfig) error {
-		if l == nil {
-			return errors.New("fief: WithLogger: nil logger")
-		}
-		c.logger = l
-		return nil
-	}
-}
-
-// NewAuthenticator returns an Authenticator that validates access tokens
-// with c. Options are checked here; the middleware it builds does no
-// configuration work per request. For the tokens of several tenants, see
-// [NewMultiTenantAuthenticator].
-func NewAuthenticator(c *Client, opts ...AuthOption) (*Authenticator, error) {
-	if c == nil {
-		return nil, errors.New("fief: NewAuthenticator: nil client")
-	}
-	a, err := newAuthenticator("NewAuthenticator", opts)
-	if err != nil {
-		return nil, err
-	}
-	a.single.client = c
-	a.hooks = c.hooks
-	return a, nil
-}
-
-func newAuthenticator(fn string, opts []AuthOption) (*Authenticator, error) {
-	cfg := authConfig{
-		extractor:    BearerToken(),
-		unauthorized: defaultUnauthorized,
-		forbidden:    defaultForbidden,
-		unavailable:  defaultUnavailable,
-	}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("fief: " + fn + ": nil option")
-		}
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	return &Authenticator{cfg: cfg}, nil
 }
 
 // Authenticated returns net/http middleware that lets a request through
