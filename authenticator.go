@@ -21,10 +21,10 @@ type Authenticator struct {
 	cfg     authConfig
 	flights flightGroup // concurrent userinfo calls, one per user ID
 
-	hooks    *Hooks             // its (first) client's
-	single   tenant             // NewAuthenticator's client
-	tenants  []*tenant          // NewMultiTenantAuthenticator's, in order
-	byIssuer map[string]*tenant // nil for a single tenant
+	hooks    *Hooks                 // its (first) client's
+	single   authTenant             // NewAuthenticator's client
+	tenants  []*authTenant          // NewMultiTenantAuthenticator's, in order
+	byIssuer map[string]*authTenant // nil for a single tenant
 }
 
 // AuthOption configures an [Authenticator].
@@ -208,9 +208,9 @@ type Tenant struct {
 	Client *Client
 }
 
-// tenant is a Tenant as an Authenticator uses it; the single tenant of
+// authTenant is a Tenant as an Authenticator uses it; the single tenant of
 // NewAuthenticator has no name.
-type tenant struct {
+type authTenant struct {
 	name   string
 	client *Client
 }
@@ -232,7 +232,7 @@ func NewMultiTenantAuthenticator(tenants []Tenant, opts ...AuthOption) (*Authent
 	if err != nil {
 		return nil, err
 	}
-	a.byIssuer = make(map[string]*tenant, len(tenants))
+	a.byIssuer = make(map[string]*authTenant, len(tenants))
 	names := make(map[string]bool, len(tenants))
 	for _, t := range tenants {
 		switch {
@@ -248,7 +248,7 @@ func NewMultiTenantAuthenticator(tenants []Tenant, opts ...AuthOption) (*Authent
 			return nil, fmt.Errorf("fief: NewMultiTenantAuthenticator: tenants %q and %q have the issuer %q", a.byIssuer[t.Client.issuer].name, t.Name, t.Client.issuer)
 		}
 		names[t.Name] = true
-		tt := &tenant{name: t.Name, client: t.Client}
+		tt := &authTenant{name: t.Name, client: t.Client}
 		a.tenants = append(a.tenants, tt)
 		a.byIssuer[t.Client.issuer] = tt
 	}
@@ -258,7 +258,7 @@ func NewMultiTenantAuthenticator(tenants []Tenant, opts ...AuthOption) (*Authent
 
 // verify verifies an access token with the client of its tenant; cached
 // tells a verified-token cache hit.
-func (a *Authenticator) verify(ctx context.Context, token string) (AccessTokenInfo, *tenant, bool, error) {
+func (a *Authenticator) verify(ctx context.Context, token string) (AccessTokenInfo, *authTenant, bool, error) {
 	if a.byIssuer == nil {
 		info, cached, err := a.single.client.verifyAccessToken(ctx, token)
 		return info, &a.single, cached, err
@@ -297,4 +297,60 @@ func unverifiedIssuer(token string) (string, error) {
 		return "", jose.ErrClaims
 	}
 	return tc.Iss, nil
+}
+
+// WithUnauthorizedHandler replaces the answer to a request without a usable
+// token: none (err is [ErrNoToken]), a malformed, invalid or expired one (err
+// wraps [ErrAccessTokenInvalid] or [ErrAccessTokenExpired]), or one Fief refused
+// at the userinfo endpoint (err wraps [ErrAccessTokenInvalid] and a
+// [*RequestError]). A web application redirects to the login page here.
+//
+// The default answers 401 with WWW-Authenticate: Bearer, plus
+// error="invalid_token" when a token was presented (RFC 6750), and the body
+// {"detail":"Unauthorized"}.
+func WithUnauthorizedHandler(f ErrorHandlerFunc) AuthOption {
+	return func(c *authConfig) error {
+		if f == nil {
+			return errors.New("fief: WithUnauthorizedHandler: nil handler")
+		}
+		c.unauthorized = f
+		return nil
+	}
+}
+
+// WithForbiddenHandler replaces the answer to a request whose valid token
+// does not meet the route's requirements (err wraps
+// [ErrAccessTokenMissingScope], [ErrAccessTokenACRTooLow] or
+// [ErrAccessTokenMissingPermission]).
+//
+// The default answers 403 with WWW-Authenticate: Bearer
+// error="insufficient_scope" and the body {"detail":"Forbidden"}.
+func WithForbiddenHandler(f ErrorHandlerFunc) AuthOption {
+	return func(c *authConfig) error {
+		if f == nil {
+			return errors.New("fief: WithForbiddenHandler: nil handler")
+		}
+		c.forbidden = f
+		return nil
+	}
+}
+
+// WithUnavailableHandler replaces the answer to a request that cannot be
+// authenticated because Fief cannot be used: discovery or the key set cannot
+// be fetched (err wraps [ErrDiscovery]), or the userinfo call failed in
+// transport, timed out, or got a 5xx, 408 or 429 status or an answer that is
+// not a user (err may wrap a [*RequestError]).
+//
+// The default answers 503 with Retry-After: 5 and the body
+// {"detail":"Service Unavailable"}. A garbled answer from Fief gets 503 too,
+// rather than 502: to the caller the dependency is unavailable either way,
+// and retrying later is the right reaction to both.
+func WithUnavailableHandler(f ErrorHandlerFunc) AuthOption {
+	return func(c *authConfig) error {
+		if f == nil {
+			return errors.New("fief: WithUnavailableHandler: nil handler")
+		}
+		c.unavailable = f
+		return nil
+	}
 }

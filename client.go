@@ -170,9 +170,8 @@ func SkipAudienceCheck() Option {
 // its discovery document must announce (the Client refuses it otherwise,
 // with [ErrDiscovery]). Fief's issuer is https://FIEF_DOMAIN for the
 // default tenant and https://FIEF_DOMAIN/<slug> for the others, whatever
-// URL the Client reaches Fief on. A multi-tenant Authenticator needs it
-// ([NewMultiTenantAuthenticator]), to know the tenant of a token before
-// any request to Fief.
+// URL the Client reaches Fief on. A multi-tenant authenticator needs it,
+// to know the tenant of a token before any request to Fief.
 func WithIssuer(issuer string) Option {
 	return func(s *settings) error {
 		u, err := url.Parse(issuer)
@@ -509,4 +508,15 @@ func ReadinessHandler(logger *slog.Logger, clients ...*Client) http.Handler {
 		}
 		writeFixed(w, http.StatusOK, `{"status":"ready"}`)
 	})
+}
+
+// WithHooks sets the functions the Client, and the authenticators and
+// login flows built on it, call on the events operators watch (see
+// [Hooks]). A multi-tenant authenticator reports its token checks
+// through the first tenant's client.
+func WithHooks(h *Hooks) Option {
+	return func(s *settings) error {
+		s.hooks = h
+		return nil
+	}
 }

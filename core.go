@@ -8,47 +8,6 @@ import (
 	"net/http"
 )
 
-// The classes of authentication failures. Every error of
-// [Route.Authenticate] wraps exactly one of them, and its cause
-// ([ErrNoToken], [ErrAccessTokenExpired], [ErrAccessTokenMissingScope],
-// [ErrDiscovery], a [*RequestError], ...): adapters map the class to their
-// transport's answer and may look at the cause for details (a challenge, a
-// log line), never showing its text to the caller.
-var (
-	// ErrUnauthenticated: no token, or a malformed, invalid or expired
-	// one, or one Fief refused at its userinfo endpoint. HTTP 401, gRPC and
-	// Connect Unauthenticated.
-	ErrUnauthenticated = errors.New("fief: unauthenticated")
-	// ErrForbidden: a valid token without a scope, the ACR or a permission
-	// the route requires. HTTP 403, gRPC and Connect PermissionDenied.
-	ErrForbidden = errors.New("fief: forbidden")
-	// ErrUnavailable: Fief cannot be used (no key set yet, userinfo
-	// failing), or the caller went away. HTTP 503, gRPC and Connect
-	// Unavailable.
-	ErrUnavailable = errors.New("fief: authentication unavailable")
-)
-
-// authError is an error of a class, with its cause.
-type authError struct {
-	class, cause error
-}
-
-func (e *authError) Error() string { return e.cause.Error() }
-
-func (e *authError) Unwrap() []error { return []error{e.class, e.cause} }
-
-// classify wraps a cause in its class.
-func classify(cause error) error {
-	switch {
-	case errors.Is(cause, ErrNoToken), errors.Is(cause, ErrAccessTokenInvalid), errors.Is(cause, ErrAccessTokenExpired):
-		return &authError{ErrUnauthenticated, cause}
-	case errors.Is(cause, ErrAccessTokenMissingScope), errors.Is(cause, ErrAccessTokenACRTooLow),
-		errors.Is(cause, ErrAccessTokenMissingPermission):
-		return &authError{ErrForbidden, cause}
-	}
-	return &authError{ErrUnavailable, cause}
-}
-
 // Route is one route's authentication, whatever the transport: its
 // requirements, [Optional], [LoadUserInfo] and [Refresh], computed once.
 // Make it with [Authenticator.Route]; it is safe for concurrent use. The
@@ -216,21 +175,21 @@ func (rt *Route) authenticate(ctx context.Context, token string) (context.Contex
 		hooks.tokenChecked(ctx, start, false, ErrTokenTooLarge)
 		return rt.refused(ctx, ErrTokenTooLarge)
 	}
-	info, tenant, cached, err := rt.a.verify(ctx, token)
+	info, tn, cached, err := rt.a.verify(ctx, token)
 	if err == nil {
 		err = rt.reqs.check(info)
 	}
 	var user UserInfo
 	if err == nil && rt.userInfo {
-		user, err = rt.a.userInfo(ctx, tenant.client, info, rt.refresh)
+		user, err = rt.a.userInfo(ctx, tn.client, info, rt.refresh)
 	}
 	hooks.tokenChecked(ctx, start, cached, err)
 	if err != nil {
 		return rt.refused(ctx, err)
 	}
 	out := context.WithValue(ctx, tokenInfoKey, info)
-	if tenant.name != "" {
-		out = context.WithValue(out, tenantKey, tenant.name)
+	if tn.name != "" {
+		out = context.WithValue(out, tenantKey, tn.name)
 	}
 	if rt.userInfo {
 		out = context.WithValue(out, userInfoKey, user)

@@ -143,3 +143,50 @@ func invalidAccessToken(reason string) error {
 func invalidIDToken(reason string) error {
 	return fmt.Errorf("%w: %s", ErrIDTokenInvalid, reason)
 }
+
+// The classes of authentication failures. Every error of
+// [Route.Authenticate] wraps exactly one of them, and its cause
+// ([ErrNoToken], [ErrAccessTokenExpired], [ErrAccessTokenMissingScope],
+// [ErrDiscovery], a [*RequestError], ...): adapters map the class to their
+// transport's answer and may look at the cause for details (a challenge, a
+// log line), never showing its text to the caller.
+var (
+	// ErrUnauthenticated: no token, or a malformed, invalid or expired
+	// one, or one Fief refused at its userinfo endpoint. HTTP 401, gRPC and
+	// Connect Unauthenticated.
+	ErrUnauthenticated = errors.New("fief: unauthenticated")
+	// ErrForbidden: a valid token without a scope, the ACR or a permission
+	// the route requires. HTTP 403, gRPC and Connect PermissionDenied.
+	ErrForbidden = errors.New("fief: forbidden")
+	// ErrUnavailable: Fief cannot be used (no key set yet, userinfo
+	// failing), or the caller went away. HTTP 503, gRPC and Connect
+	// Unavailable.
+	ErrUnavailable = errors.New("fief: authentication unavailable")
+)
+
+// authError is an error of a class, with its cause.
+type authError struct {
+	class, cause error
+}
+
+func (e *authError) Error() string { return e.cause.Error() }
+
+func (e *authError) Unwrap() []error { return []error{e.class, e.cause} }
+
+// classify wraps a cause in its class.
+func classify(cause error) error {
+	switch {
+	case errors.Is(cause, ErrNoToken), errors.Is(cause, ErrAccessTokenInvalid), errors.Is(cause, ErrAccessTokenExpired):
+		return &authError{ErrUnauthenticated, cause}
+	case errors.Is(cause, ErrAccessTokenMissingScope), errors.Is(cause, ErrAccessTokenACRTooLow),
+		errors.Is(cause, ErrAccessTokenMissingPermission):
+		return &authError{ErrForbidden, cause}
+	}
+	return &authError{ErrUnavailable, cause}
+}
+
+// ErrNoToken is the error the unauthorized handler receives when the request
+// carries no access token at all. It does not wrap [ErrAccessTokenInvalid]:
+// per RFC 6750 a request without credentials is challenged without an error
+// code, and a web application typically redirects it to the login page.
+var ErrNoToken = errors.New("fief: no access token in the request")

@@ -101,17 +101,6 @@ type LoginResult struct {
 	Outcome Outcome
 }
 
-// WithHooks sets the functions the Client, and the Authenticators and
-// LoginFlows built on it, call on the events operators watch (see
-// [Hooks]). A multi-tenant Authenticator reports its token checks
-// through the first tenant's client.
-func WithHooks(h *Hooks) Option {
-	return func(s *settings) error {
-		s.hooks = h
-		return nil
-	}
-}
-
 // outcomeOf returns the outcome of a token check that failed with err.
 func outcomeOf(err error) Outcome {
 	switch {

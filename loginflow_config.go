@@ -236,11 +236,11 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 		return nil, fmt.Errorf("fief: NewLoginFlow: CookieKey has %d bytes, want at least 32", len(key))
 	}
 	if f.aead, f.verifierKey, err = newFlowKeys(key); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
 	}
 	if f.refresh {
 		if f.session, err = newSessionKeys(key); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
 		}
 	}
 	// The application's own origin is trusted even when a proxy in front

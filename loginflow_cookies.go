@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -69,15 +68,15 @@ const (
 func newFlowKeys(secret []byte) (cipher.AEAD, []byte, error) {
 	key, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow cookie v2", 32)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fief: NewLoginFlow: deriving the cookie key: %w", err)
+		return nil, nil, fmt.Errorf("deriving the cookie key: %w", err)
 	}
 	verifierKey, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow PKCE verifier v1", 32)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fief: NewLoginFlow: deriving the verifier key: %w", err)
+		return nil, nil, fmt.Errorf("deriving the verifier key: %w", err)
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fief: NewLoginFlow: %w", err)
+		return nil, nil, err
 	}
 	aead, err := cipher.NewGCM(block)
 	return aead, verifierKey, err
@@ -295,52 +294,4 @@ func cleanReturnTo(s string) (string, bool) {
 		out += "#" + u.EscapedFragment()
 	}
 	return out, true
-}
-
-// consumedSet remembers the flows the callback accepted, by the SHA-256 of
-// their state, until they expire. It is bounded: beyond max entries the
-// oldest are forgotten early. Entries are added with expiries in
-// increasing order (the time of consumption plus the flow lifetime), so
-// the queue is also in expiry order.
-type consumedSet struct {
-	mu    sync.Mutex
-	max   int
-	seen  map[[32]byte]time.Time
-	queue []consumedEntry
-	head  int
-}
-
-type consumedEntry struct {
-	key     [32]byte
-	expires time.Time
-}
-
-// add records key until expires and reports whether it was new.
-func (s *consumedSet) add(key [32]byte, now, expires time.Time) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if exp, ok := s.seen[key]; ok && now.Before(exp) {
-		return false
-	}
-	if s.seen == nil {
-		s.seen = make(map[[32]byte]time.Time)
-	}
-	for s.head < len(s.queue) {
-		e := s.queue[s.head]
-		if now.Before(e.expires) && len(s.seen) < s.max {
-			break
-		}
-		if s.seen[e.key].Equal(e.expires) {
-			delete(s.seen, e.key)
-		}
-		s.queue[s.head] = consumedEntry{}
-		s.head++
-	}
-	if s.head > len(s.queue)/2 {
-		s.queue = append(s.queue[:0], s.queue[s.head:]...)
-		s.head = 0
-	}
-	s.seen[key] = expires
-	s.queue = append(s.queue, consumedEntry{key, expires})
-	return true
 }

@@ -52,14 +52,6 @@ const (
 	logoutRefreshTimeout = 5 * time.Second
 )
 
-// sessionKeys are the keys of session refresh, derived from CookieKey,
-// each under its own label.
-type sessionKeys struct {
-	cookie cipher.AEAD // seals refresh cookies
-	result cipher.AEAD // seals the outcomes a coordinator shares
-	id     []byte      // HMAC-SHA256 key of refresh-token IDs
-}
-
 func newSessionKeys(secret []byte) (sessionKeys, error) {
 	var k sessionKeys
 	aead := func(label string) (cipher.AEAD, error) {
@@ -75,13 +67,13 @@ func newSessionKeys(secret []byte) (sessionKeys, error) {
 	}
 	var err error
 	if k.cookie, err = aead("fief-go login flow session refresh cookie v1"); err != nil {
-		return k, fmt.Errorf("fief: NewLoginFlow: deriving the refresh cookie key: %w", err)
+		return k, fmt.Errorf("deriving the refresh cookie key: %w", err)
 	}
 	if k.result, err = aead("fief-go login flow session refresh result v1"); err != nil {
-		return k, fmt.Errorf("fief: NewLoginFlow: deriving the refresh result key: %w", err)
+		return k, fmt.Errorf("deriving the refresh result key: %w", err)
 	}
 	if k.id, err = hkdf.Key(sha256.New, secret, nil, "fief-go login flow refresh token id v1", 32); err != nil {
-		return k, fmt.Errorf("fief: NewLoginFlow: deriving the refresh token ID key: %w", err)
+		return k, fmt.Errorf("deriving the refresh token ID key: %w", err)
 	}
 	return k, nil
 }

@@ -5,78 +5,6 @@ import (
 	"net/http"
 )
 
-// ErrNoToken is the error the unauthorized handler receives when the request
-// carries no access token at all. It does not wrap [ErrAccessTokenInvalid]:
-// per RFC 6750 a request without credentials is challenged without an error
-// code, and a web application typically redirects it to the login page.
-var ErrNoToken = errors.New("fief: no access token in the request")
-
-// ErrorHandlerFunc answers a request the middleware refuses. err says why;
-// branch on it with errors.Is and errors.As and log it if needed, but never
-// write its text into the response: it describes the server's view of the
-// failure (key set URLs, Fief's answers) to the server's operators only.
-//
-// An http.Handler h that ignores the reason is adapted with
-//
-//	fief.ErrorHandlerFunc(func(w http.ResponseWriter, r *http.Request, _ error) { h.ServeHTTP(w, r) })
-type ErrorHandlerFunc func(w http.ResponseWriter, r *http.Request, err error)
-
-// WithUnauthorizedHandler replaces the answer to a request without a usable
-// token: none (err is [ErrNoToken]), a malformed, invalid or expired one (err
-// wraps [ErrAccessTokenInvalid] or [ErrAccessTokenExpired]), or one Fief refused
-// at the userinfo endpoint (err wraps [ErrAccessTokenInvalid] and a
-// [*RequestError]). A web application redirects to the login page here.
-//
-// The default answers 401 with WWW-Authenticate: Bearer, plus
-// error="invalid_token" when a token was presented (RFC 6750), and the body
-// {"detail":"Unauthorized"}.
-func WithUnauthorizedHandler(f ErrorHandlerFunc) AuthOption {
-	return func(c *authConfig) error {
-		if f == nil {
-			return errors.New("fief: WithUnauthorizedHandler: nil handler")
-		}
-		c.unauthorized = f
-		return nil
-	}
-}
-
-// WithForbiddenHandler replaces the answer to a request whose valid token
-// does not meet the route's requirements (err wraps
-// [ErrAccessTokenMissingScope], [ErrAccessTokenACRTooLow] or
-// [ErrAccessTokenMissingPermission]).
-//
-// The default answers 403 with WWW-Authenticate: Bearer
-// error="insufficient_scope" and the body {"detail":"Forbidden"}.
-func WithForbiddenHandler(f ErrorHandlerFunc) AuthOption {
-	return func(c *authConfig) error {
-		if f == nil {
-			return errors.New("fief: WithForbiddenHandler: nil handler")
-		}
-		c.forbidden = f
-		return nil
-	}
-}
-
-// WithUnavailableHandler replaces the answer to a request that cannot be
-// authenticated because Fief cannot be used: discovery or the key set cannot
-// be fetched (err wraps [ErrDiscovery]), or the userinfo call failed in
-// transport, timed out, or got a 5xx, 408 or 429 status or an answer that is
-// not a user (err may wrap a [*RequestError]).
-//
-// The default answers 503 with Retry-After: 5 and the body
-// {"detail":"Service Unavailable"}. A garbled answer from Fief gets 503 too,
-// rather than 502: to the caller the dependency is unavailable either way,
-// and retrying later is the right reaction to both.
-func WithUnavailableHandler(f ErrorHandlerFunc) AuthOption {
-	return func(c *authConfig) error {
-		if f == nil {
-			return errors.New("fief: WithUnavailableHandler: nil handler")
-		}
-		c.unavailable = f
-		return nil
-	}
-}
-
 // Authenticated returns net/http middleware that lets a request through
 // only with a valid access token meeting the route's requirements, read
 // with the Authenticator's [Extractor], and stores the token's info in the
@@ -160,39 +88,4 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, err error
 	default:
 		a.cfg.unavailable(w, r, err)
 	}
-}
-
-// The default answers. Their bodies are fixed: no error text ever reaches
-// the client.
-const (
-	bodyUnauthorized = `{"detail":"Unauthorized"}`
-	bodyForbidden    = `{"detail":"Forbidden"}`
-	bodyUnavailable  = `{"detail":"Service Unavailable"}`
-)
-
-func defaultUnauthorized(w http.ResponseWriter, _ *http.Request, err error) {
-	if errors.Is(err, ErrNoToken) {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-	} else {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	}
-	writeFixed(w, http.StatusUnauthorized, bodyUnauthorized)
-}
-
-func defaultForbidden(w http.ResponseWriter, _ *http.Request, _ error) {
-	w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
-	writeFixed(w, http.StatusForbidden, bodyForbidden)
-}
-
-func defaultUnavailable(w http.ResponseWriter, _ *http.Request, _ error) {
-	w.Header().Set("Retry-After", "5")
-	writeFixed(w, http.StatusServiceUnavailable, bodyUnavailable)
-}
-
-func writeFixed(w http.ResponseWriter, status int, body string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
 }
