@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/fief-go/fief/internal/expiring"
 )
 
 // LoginFlowLifetime is how long a login started by a LoginFlow may take:
@@ -154,50 +156,21 @@ func (f *LoginFlow) log(ctx context.Context, level slog.Level, msg string, err e
 }
 
 // consumedSet remembers the flows the callback accepted, by the SHA-256 of
-// their state, until they expire. It is bounded: beyond max entries the
-// oldest are forgotten early. Entries are added with expiries in
-// increasing order (the time of consumption plus the flow lifetime), so
-// the queue is also in expiry order.
+// their state, until they expire; beyond its bound the oldest are forgotten
+// early.
 type consumedSet struct {
-	mu    sync.Mutex
-	max   int
-	seen  map[[32]byte]time.Time
-	queue []consumedEntry
-	head  int
-}
-
-type consumedEntry struct {
-	key     [32]byte
-	expires time.Time
+	mu  sync.Mutex
+	set expiring.Map[struct{}]
 }
 
 // add records key until expires and reports whether it was new.
 func (s *consumedSet) add(key [32]byte, now, expires time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if exp, ok := s.seen[key]; ok && now.Before(exp) {
+	if _, ok := s.set.Get(key, now); ok {
 		return false
 	}
-	if s.seen == nil {
-		s.seen = make(map[[32]byte]time.Time)
-	}
-	for s.head < len(s.queue) {
-		e := s.queue[s.head]
-		if now.Before(e.expires) && len(s.seen) < s.max {
-			break
-		}
-		if s.seen[e.key].Equal(e.expires) {
-			delete(s.seen, e.key)
-		}
-		s.queue[s.head] = consumedEntry{}
-		s.head++
-	}
-	if s.head > len(s.queue)/2 {
-		s.queue = append(s.queue[:0], s.queue[s.head:]...)
-		s.head = 0
-	}
-	s.seen[key] = expires
-	s.queue = append(s.queue, consumedEntry{key, expires})
+	s.set.Put(key, struct{}{}, now, expires)
 	return true
 }
 

@@ -268,6 +268,6 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	if f.errorPage == nil {
 		f.errorPage = f.defaultErrorPage
 	}
-	f.consumed.max = maxConsumed
+	f.consumed.set.Max = maxConsumed
 	return f, nil
 }

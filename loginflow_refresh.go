@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/fief-go/fief/internal/expiring"
 )
 
 // RefreshReuseWindow is how long the outcome of a session refresh is handed
@@ -76,9 +78,7 @@ const (
 type refreshGroup struct {
 	mu     sync.Mutex
 	calls  map[[32]byte]*refreshCall
-	recent map[[32]byte]recentRefresh
-	queue  []recentKey // in the order outcomes were remembered
-	head   int
+	recent expiring.Map[*refreshOutcome] // bounded by maxRecentRefreshes
 }
 
 // refreshCall is one refresh in progress. Unlike the userinfo flight, it
@@ -91,16 +91,6 @@ type refreshCall struct {
 	panic any
 }
 
-type recentRefresh struct {
-	out     *refreshOutcome
-	expires time.Time
-}
-
-type recentKey struct {
-	key     [32]byte
-	expires time.Time
-}
-
 // do returns the outcome of fn for key: a remembered one, that of a call in
 // progress, or that of a new call of fn, made in its own goroutine with a
 // context that carries ctx's values, not its cancellation, and is bounded by
@@ -108,9 +98,9 @@ type recentKey struct {
 // the flow's clock.
 func (g *refreshGroup) do(ctx context.Context, key [32]byte, now func() time.Time, fn func(context.Context) (*refreshOutcome, error)) (*refreshOutcome, error) {
 	g.mu.Lock()
-	if r, ok := g.recent[key]; ok && now().Before(r.expires) {
+	if out, ok := g.recent.Get(key, now()); ok {
 		g.mu.Unlock()
-		return r.out, nil
+		return out, nil
 	}
 	c, ok := g.calls[key]
 	if !ok {
@@ -159,27 +149,8 @@ func (g *refreshGroup) run(ctx context.Context, cancel context.CancelFunc, key [
 // remember keeps out for key until RefreshReuseWindow after now, dropping
 // expired outcomes and, beyond maxRecentRefreshes, the oldest. g.mu is held.
 func (g *refreshGroup) remember(key [32]byte, out *refreshOutcome, now time.Time) {
-	if g.recent == nil {
-		g.recent = make(map[[32]byte]recentRefresh)
-	}
-	for g.head < len(g.queue) {
-		e := g.queue[g.head]
-		if now.Before(e.expires) && len(g.recent) < maxRecentRefreshes {
-			break
-		}
-		if r, ok := g.recent[e.key]; ok && r.expires.Equal(e.expires) {
-			delete(g.recent, e.key)
-		}
-		g.queue[g.head] = recentKey{}
-		g.head++
-	}
-	if g.head > len(g.queue)/2 {
-		g.queue = append(g.queue[:0], g.queue[g.head:]...)
-		g.head = 0
-	}
-	expires := now.Add(RefreshReuseWindow)
-	g.recent[key] = recentRefresh{out: out, expires: expires}
-	g.queue = append(g.queue, recentKey{key, expires})
+	g.recent.Max = maxRecentRefreshes
+	g.recent.Put(key, out, now, now.Add(RefreshReuseWindow))
 }
 
 // refreshPanic is what the callers of a refresh whose work panicked panic
