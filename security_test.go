@@ -352,3 +352,39 @@ func wideMembers(n int) string {
 	}
 	return b.String()
 }
+
+// TestTokenHasOneSpelling: Go's base64 decoders skip \r and \n, even in
+// strict mode. The signature part is not covered by the signature, so a
+// token with line breaks in it would validate under as many spellings as
+// an attacker likes: distinct verified-token cache keys (each one a full
+// RSA check and a cache entry) and a way past any exact-string denylist.
+// Every part of a token must be canonical base64url.
+func TestTokenHasOneSpelling(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token()
+	ctx := context.Background()
+	if _, err := e.c.ValidateAccessToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	h, rest, _ := strings.Cut(tok, ".")
+	p, sig, _ := strings.Cut(rest, ".")
+	for name, variant := range map[string]string{
+		"LF in the signature":   h + "." + p + "." + sig[:10] + "\n" + sig[10:],
+		"CR in the signature":   h + "." + p + "." + sig[:10] + "\r" + sig[10:],
+		"CRLF ending the token": tok + "\r\n",
+		"LF in the payload":     h + "." + p[:10] + "\n" + p[10:] + "." + sig,
+		"LF in the header":      h[:5] + "\n" + h[5:] + "." + p + "." + sig,
+	} {
+		if _, err := e.c.ValidateAccessToken(ctx, variant); !errors.Is(err, fief.ErrAccessTokenInvalid) {
+			t.Errorf("%s: %v, want ErrAccessTokenInvalid", name, err)
+		}
+	}
+	// The same through an extractor that can carry a line break.
+	a := e.auth(t, fief.WithExtractor(fief.QueryToken("access_token")))
+	h2 := a.Authenticated()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	w := httptest.NewRecorder()
+	h2.ServeHTTP(w, httptest.NewRequest("GET", "/?access_token="+url.QueryEscape(h+"."+p+"."+sig[:10]+"\n"+sig[10:]), nil))
+	if w.Code != http.StatusUnauthorized {
+		t.Errorf("query token with a line break in its signature: %d, want 401", w.Code)
+	}
+}

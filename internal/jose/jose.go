@@ -47,8 +47,18 @@ var (
 // base64URL decodes unpadded base64url strictly: the unused bits of the
 // last character must be zero (RFC 4648 section 3.5), so that a token has
 // a single spelling and no character of it can change without invalidating
-// it (jwx's decoder, and so the reference path, accepts either).
+// it (jwx's decoder, and so the reference path, accepts either). Go's
+// decoders skip \r and \n even in strict mode: [decode64] refuses them.
 var base64URL = base64.RawURLEncoding.Strict()
+
+// decode64 decodes src, canonical unpadded base64url, into dst, which has
+// room for base64URL.DecodedLen(len(src)) bytes, and returns the length
+// decoded. A part with a skipped character (a line break) decodes to fewer
+// bytes than its length encodes, and is refused.
+func decode64(dst []byte, src string) (int, bool) {
+	n, err := base64URL.Decode(dst, unsafeBytes(src))
+	return n, err == nil && base64URL.EncodedLen(n) == len(src)
+}
 
 // Header is the protected header of a JWS or JWE, as far as we read it.
 type Header struct {
@@ -115,8 +125,8 @@ func ParseJWS(token string) (JWS, error) {
 	// One allocation holds the signature and, later, the payload.
 	n := base64URL.DecodedLen(len(payload))
 	buf := make([]byte, n+base64URL.DecodedLen(len(sig)))
-	m, err := base64URL.Decode(buf[n:], unsafeBytes(sig))
-	if err != nil {
+	m, ok := decode64(buf[n:], sig)
+	if !ok {
 		return j, ErrMalformed
 	}
 	j.Signature = buf[n : n+m : n+m]
@@ -132,8 +142,8 @@ func (j *JWS) DecodePayload() error {
 		return j.payloadErr
 	}
 	j.decoded = true
-	n, err := base64URL.Decode(j.buf[:cap(j.buf)], unsafeBytes(j.payload))
-	if err != nil {
+	n, ok := decode64(j.buf[:cap(j.buf)], j.payload)
+	if !ok {
 		j.payloadErr = ErrMalformed
 		return j.payloadErr
 	}
@@ -283,8 +293,8 @@ func decodeHeader(enc string, h *Header) error {
 	} else {
 		raw = make([]byte, n)
 	}
-	n, err := base64URL.Decode(raw, unsafeBytes(enc))
-	if err != nil {
+	n, ok := decode64(raw, enc)
+	if !ok {
 		return ErrHeader
 	}
 	if err := CheckMembers(raw[:n]); err != nil {
