@@ -82,8 +82,9 @@ type settings struct {
 	now         func() time.Time
 }
 
-// WithHTTPClient sets the HTTP client used for every request to Fief. The
-// default client has a timeout of DefaultTimeout. The client is not modified.
+// WithHTTPClient sets the HTTP client used for every request to Fief. Each
+// request is bounded by [WithTimeout] whatever the client's own Timeout,
+// which also applies when set. The client is not modified.
 func WithHTTPClient(c *http.Client) Option {
 	return func(s *settings) error {
 		if c == nil {
@@ -289,7 +290,9 @@ func New(baseURL, clientID, clientSecret string, opts ...Option) (*Client, error
 	}
 	hc := s.httpClient
 	if hc == nil {
-		hc = &http.Client{Timeout: DefaultTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+		// No Timeout here: WithTimeout's bound (through the request's
+		// context, the body read included) is the only one.
+		hc = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 		c.ownHTTP = true
 	}
 	if s.host != "" {

@@ -197,6 +197,20 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// TestLongTimeoutHonoured: WithTimeout longer than DefaultTimeout is the
+// bound, not the default HTTP client's own timeout. It waits for an answer
+// DefaultTimeout plus half a second late, in parallel with the other tests.
+func TestLongTimeoutHonoured(t *testing.T) {
+	t.Parallel()
+	s := fieftest.NewTB(t)
+	u := addUser(s)
+	c := newClient(t, s, fief.WithTimeout(fief.DefaultTimeout+5*time.Second))
+	s.SetFault(fieftest.EndpointUserinfo, fieftest.Fault{Latency: fief.DefaultTimeout + 500*time.Millisecond, Times: 1})
+	if _, err := c.UserInfo(context.Background(), s.AccessToken(u.ID)); err != nil {
+		t.Fatalf("an answer within WithTimeout's bound: %v", err)
+	}
+}
+
 func TestResponseBodiesAreCapped(t *testing.T) {
 	s := fieftest.NewTB(t)
 	u := addUser(s)

@@ -26,7 +26,6 @@ type Client struct {
 // Response is a fully read, capped response.
 type Response struct {
 	StatusCode int
-	Header     http.Header
 	Body       []byte
 }
 
@@ -54,7 +53,7 @@ func (c *Client) Do(req *http.Request) (*Response, error) {
 	if len(body) > MaxBodySize {
 		return nil, fmt.Errorf("%s %s://%s%s: %w", req.Method, req.URL.Scheme, req.URL.Host, req.URL.Path, ErrBodyTooLarge)
 	}
-	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}, nil
+	return &Response{StatusCode: resp.StatusCode, Body: body}, nil
 }
 
 // ErrRedirect reports a redirect answered to a request with a body.
