@@ -389,7 +389,7 @@ func (c *Client) fetchKeys(ctx context.Context) ([]keyset.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	start := c.hooks.timing()
+	start := c.hooks.fetchStart()
 	keys, err := c.getKeys(ctx, cfg.JWKSURI)
 	c.hooks.fetched(ctx, "jwks", cfg.JWKSURI, start, err)
 	if err != nil {

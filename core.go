@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // Route is one route's authentication, whatever the transport: its
@@ -131,7 +132,7 @@ func (rt *Route) AuthenticateAuthorization(ctx context.Context, values []string)
 	}
 	var out context.Context
 	if err != nil {
-		out, err = rt.refused(ctx, err)
+		out, err = rt.unreadable(ctx, rt.a.hooks.checkStart(), err)
 	} else {
 		out, err = rt.authenticate(ctx, token)
 	}
@@ -153,12 +154,13 @@ func (rt *Route) AuthenticateRequest(r *http.Request) (context.Context, error) {
 
 // authenticateRequest is AuthenticateRequest without the logging.
 func (rt *Route) authenticateRequest(r *http.Request) (context.Context, error) {
+	start := rt.a.hooks.checkStart()
 	token, err := rt.a.cfg.extractor.Extract(r)
 	if err != nil {
 		if !errors.Is(err, ErrAccessTokenInvalid) {
 			err = fmt.Errorf("%w: extractor: %w", ErrAccessTokenInvalid, err)
 		}
-		return rt.refused(r.Context(), err)
+		return rt.unreadable(r.Context(), start, err)
 	}
 	return rt.authenticate(r.Context(), token)
 }
@@ -166,14 +168,12 @@ func (rt *Route) authenticateRequest(r *http.Request) (context.Context, error) {
 // authenticate is Authenticate without the logging.
 func (rt *Route) authenticate(ctx context.Context, token string) (context.Context, error) {
 	hooks := rt.a.hooks
-	start := hooks.timing()
+	start := hooks.checkStart()
 	switch {
 	case token == "":
-		hooks.tokenChecked(ctx, start, false, ErrNoToken)
-		return rt.refused(ctx, ErrNoToken)
+		return rt.unreadable(ctx, start, ErrNoToken)
 	case len(token) > MaxTokenLength:
-		hooks.tokenChecked(ctx, start, false, ErrTokenTooLarge)
-		return rt.refused(ctx, ErrTokenTooLarge)
+		return rt.unreadable(ctx, start, ErrTokenTooLarge)
 	}
 	info, tn, cached, err := rt.a.verify(ctx, token)
 	if err == nil {
@@ -195,6 +195,14 @@ func (rt *Route) authenticate(ctx context.Context, token string) (context.Contex
 		out = context.WithValue(out, userInfoKey, user)
 	}
 	return out, nil
+}
+
+// unreadable reports and refuses a request whose token could not be read
+// (none, too large, a malformed Authorization header, an extractor's
+// error): a token check like the others for the hooks.
+func (rt *Route) unreadable(ctx context.Context, start time.Time, cause error) (context.Context, error) {
+	rt.a.hooks.tokenChecked(ctx, start, false, cause)
+	return rt.refused(ctx, cause)
 }
 
 // refused returns the outcome of a failure with cause: anonymous on an

@@ -154,9 +154,15 @@ func (h *Hooks) loginDone(ctx context.Context, o Outcome) {
 	h.LoginDone(ctx, LoginResult{Outcome: o})
 }
 
-// timing returns the time now if a hook will want a duration from it.
-func (h *Hooks) timing() time.Time {
-	if h == nil {
+// The start of an event a hook will time: the time now if the hook is set,
+// else the zero time, without reading the clock.
+
+func (h *Hooks) checkStart() time.Time    { return startIf(h != nil && h.TokenChecked != nil) }
+func (h *Hooks) fetchStart() time.Time    { return startIf(h != nil && h.Fetched != nil) }
+func (h *Hooks) userInfoStart() time.Time { return startIf(h != nil && h.UserInfoFetched != nil) }
+
+func startIf(timed bool) time.Time {
+	if !timed {
 		return time.Time{}
 	}
 	return time.Now()

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,6 +149,60 @@ func TestHooks(t *testing.T) {
 		t.Errorf("fetches with Fief down: %+v", rec2.fetches)
 	}
 	rec2.mu.Unlock()
+}
+
+// TestHooksCountUnreadableTokens: a request whose token cannot be read
+// (several Authorization values, a token too large in the header, an
+// extractor's error) is a token check too, reported once, as invalid,
+// through every entry point.
+func TestHooksCountUnreadableTokens(t *testing.T) {
+	rec := &recorder{}
+	s := newServer(t)
+	c := newClient(t, s, fief.WithHooks(rec.hooks()))
+	failing := fief.ExtractorFunc(func(*http.Request) (string, error) { return "", errors.New("unreadable cookie") })
+	bearer, err := fief.NewAuthenticator(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	custom, err := fief.NewAuthenticator(c, fief.WithExtractor(failing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := "Bearer " + strings.Repeat("a", fief.MaxTokenLength+1)
+	twoHeaders := httptest.NewRequest("GET", "/", nil)
+	twoHeaders.Header.Add("Authorization", "Bearer a.b.c")
+	twoHeaders.Header.Add("Authorization", "Bearer d.e.f")
+	bigHeader := httptest.NewRequest("GET", "/", nil)
+	bigHeader.Header.Set("Authorization", big)
+	ctx := context.Background()
+	for name, call := range map[string]func() error{
+		"AuthenticateAuthorization, two values": func() error {
+			_, err := bearer.Route().AuthenticateAuthorization(ctx, []string{"Bearer a.b.c", "Bearer d.e.f"})
+			return err
+		},
+		"AuthenticateAuthorization, too large": func() error {
+			_, err := bearer.Route().AuthenticateAuthorization(ctx, []string{big})
+			return err
+		},
+		"AuthenticateRequest, two headers": func() error { _, err := bearer.Route().AuthenticateRequest(twoHeaders); return err },
+		"AuthenticateRequest, too large":   func() error { _, err := bearer.Route().AuthenticateRequest(bigHeader); return err },
+		"AuthenticateRequest, extractor error": func() error {
+			_, err := custom.Route().AuthenticateRequest(httptest.NewRequest("GET", "/", nil))
+			return err
+		},
+	} {
+		rec.mu.Lock()
+		rec.checks = nil
+		rec.mu.Unlock()
+		if err := call(); !errors.Is(err, fief.ErrUnauthenticated) {
+			t.Errorf("%s: %v, want ErrUnauthenticated", name, err)
+		}
+		rec.mu.Lock()
+		if len(rec.checks) != 1 || rec.checks[0].Outcome != fief.OutcomeInvalid || rec.checks[0].Duration <= 0 {
+			t.Errorf("%s: token checks reported %+v, want one, invalid, timed", name, rec.checks)
+		}
+		rec.mu.Unlock()
+	}
 }
 
 // TestNoHooksNoCost: without hooks, a cached request through the

@@ -185,7 +185,7 @@ func (c *Client) UserInfo(ctx context.Context, accessToken string) (UserInfo, er
 	if err != nil {
 		return UserInfo{}, err
 	}
-	start := c.hooks.timing()
+	start := c.hooks.userInfoStart()
 	u, err := c.userRequest(ctx, http.MethodGet, cfg.UserinfoEndpoint, "userinfo", accessToken, nil)
 	if h := c.hooks; h != nil && h.UserInfoFetched != nil {
 		o := OutcomeOK

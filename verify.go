@@ -118,7 +118,7 @@ func (r *requirements) check(info AccessTokenInfo) error {
 // the error wraps [ErrDiscovery] instead. The only network requests are the
 // first discovery and key-set fetches and a refresh for an unknown key ID.
 func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, reqs ...Requirement) (AccessTokenInfo, error) {
-	start := c.hooks.timing()
+	start := c.hooks.checkStart()
 	info, cached, err := c.verifyAccessToken(ctx, accessToken)
 	if err == nil {
 		r := collect(reqs)
