@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/fief-go/fief/internal/jose"
@@ -156,9 +155,7 @@ func (a *Authenticator) userInfo(ctx context.Context, c *Client, info AccessToke
 		return a.fetchUserInfo(ctx, c, info)
 	})
 	if err != nil {
-		var re *RequestError
-		if errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 &&
-			re.StatusCode != http.StatusRequestTimeout && re.StatusCode != http.StatusTooManyRequests {
+		if refusedByFief(err) {
 			return UserInfo{}, fmt.Errorf("%w: refused by Fief's userinfo endpoint: %w", ErrAccessTokenInvalid, err)
 		}
 		return UserInfo{}, err

@@ -72,6 +72,15 @@ type RequestError struct {
 	Body string
 }
 
+// refusedByFief reports whether err is Fief's refusal of the request
+// itself (a 4xx answer), not a failure to answer it: 408 and 429 say
+// "later", like a 5xx.
+func refusedByFief(err error) bool {
+	var re *RequestError
+	return errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 &&
+		re.StatusCode != http.StatusRequestTimeout && re.StatusCode != http.StatusTooManyRequests
+}
+
 // newRequestError returns the RequestError of a response, its code parsed
 // once.
 func newRequestError(endpoint string, status int, body []byte) *RequestError {

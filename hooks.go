@@ -53,7 +53,7 @@ const (
 // uses [OutcomeOK], [OutcomeInvalid] and [OutcomeUnavailable]).
 const (
 	OutcomeError   Outcome = "error"   // the request failed: transport, status, answer
-	OutcomeRefused Outcome = "refused" // Fief refused it (a 4xx answer): a token or a code it does not accept
+	OutcomeRefused Outcome = "refused" // Fief refused it (a 4xx answer but 408 and 429): a token or a code it does not accept
 	OutcomeDenied  Outcome = "denied"  // the user or Fief ended the login with an error (access_denied...)
 )
 
@@ -80,7 +80,7 @@ type Fetch struct {
 
 // UserInfoFetch is a call to Fief's userinfo endpoint.
 type UserInfoFetch struct {
-	Outcome  Outcome // OutcomeOK, OutcomeRefused (a 4xx answer) or OutcomeError
+	Outcome  Outcome // OutcomeOK, OutcomeRefused (a 4xx answer but 408 and 429) or OutcomeError
 	Duration time.Duration
 }
 

@@ -133,6 +133,19 @@ func TestHooks(t *testing.T) {
 	if got := rec.lastCheck(t); got.Outcome != fief.OutcomeInvalid {
 		t.Errorf("token of a deleted user: %+v", got)
 	}
+	// 429 is "later", not a refusal: an error for the userinfo call, the
+	// check unavailable, as the middleware's 503 says.
+	busy := addNamedUser(s, "busy")
+	s.SetFault(fieftest.EndpointUserinfo, fieftest.Fault{Status: http.StatusTooManyRequests, Times: 1})
+	cu.Authenticate(ctx, s.AccessToken(busy.ID))
+	rec.mu.Lock()
+	if last := rec.infos[len(rec.infos)-1]; last.Outcome != fief.OutcomeError {
+		t.Errorf("userinfo answered 429: %+v, want error", last)
+	}
+	rec.mu.Unlock()
+	if got := rec.lastCheck(t); got.Outcome != fief.OutcomeUnavailable {
+		t.Errorf("userinfo answered 429: check %+v, want unavailable", got)
+	}
 
 	// Fief down: a failed fetch, an unavailable check.
 	s2 := newServer(t)

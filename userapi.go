@@ -189,9 +189,8 @@ func (c *Client) UserInfo(ctx context.Context, accessToken string) (UserInfo, er
 	u, err := c.userRequest(ctx, http.MethodGet, cfg.UserinfoEndpoint, "userinfo", accessToken, nil)
 	if h := c.hooks; h != nil && h.UserInfoFetched != nil {
 		o := OutcomeOK
-		var re *RequestError
 		switch {
-		case errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500:
+		case refusedByFief(err):
 			o = OutcomeRefused
 		case err != nil:
 			o = OutcomeError
