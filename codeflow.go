@@ -269,8 +269,8 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 	if s.t.RefreshToken == "" {
 		return nil, fmt.Errorf("%w, and there is no refresh token to renew it", ErrAccessTokenExpired)
 	}
-	// Token has no context: the refresh is bounded by the client's timeout
-	// and ends with its Close.
+	// Token has no context: the refresh is bounded by the client's
+	// timeout.
 	t, _, err := s.c.AuthRefreshToken(context.Background(), s.t.RefreshToken)
 	if err != nil {
 		return nil, err

@@ -49,7 +49,8 @@ var (
 	// failed and why; it may also wrap a [*RequestError].
 	ErrDiscovery = errors.New("fief: discovery failed")
 
-	// ErrClosed reports a call that needs Fief on a Client after Close.
+	// ErrClosed reports a call that needed to fetch the OpenID
+	// configuration or the key set on a Client after Close.
 	ErrClosed = bg.ErrClosed
 )
 

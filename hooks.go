@@ -13,9 +13,11 @@ import (
 // field may be nil. The module github.com/fief-go/fief/fiefotel turns them
 // into OpenTelemetry metrics.
 //
-// The functions run on the request's goroutine (fetches on a background
-// one, whose context is the Client's, not the request's), with its context:
-// they must be fast and safe for concurrent use. Events are values (their
+// Token checks, cache reads and logins are reported on the request's
+// goroutine, with its context; a userinfo call on the goroutine of the call
+// that concurrent requests for one user share, with a context that carries
+// the first request's values; fetches on a background goroutine, with the
+// Client's context. The functions must be fast and safe for concurrent use. Events are values (their
 // strings may be kept). No event holds a token or a secret. Without hooks nothing is measured: the cached request path
 // costs what it costs without them.
 type Hooks struct {

@@ -104,19 +104,22 @@ func (r *requirements) check(info AccessTokenInfo) error {
 }
 
 // ValidateAccessToken validates an access token offline with the tenant key
-// set and returns what it says. Checks, in order: compact RS256 JWS of at
-// most 16 KiB with no crit/jku/x5u/x5c/jwk header; signature by the tenant
-// key named by kid (every tenant key when there is no kid); exp present and
-// not past, nbf and iat not in the future (with the leeway); iss equal to the
-// discovered issuer; aud among the accepted audiences when configured; then
-// scope, acr and permissions present, well-typed and satisfying reqs; sub a
-// UUID.
+// set and returns what it says. Checks, in order: compact JWS of at most 16
+// KiB, every part canonical base64url; a header without duplicate members,
+// without crit/b64/jku/x5u/x5c/jwk/zip, with alg RS256; the signature by
+// the tenant key named by kid (every tenant key when there is no kid);
+// claims without duplicate members; exp present and not past, nbf and iat
+// not in the future (with the leeway); iss equal to the tenant's issuer; aud
+// containing one of the accepted audiences (the Client's own ID unless
+// [WithAudiences] or [SkipAudienceCheck] says otherwise); scope, acr and
+// permissions present and well-typed; sub a UUID; then reqs.
 //
 // Token errors wrap [ErrAccessTokenInvalid], [ErrAccessTokenExpired],
 // [ErrAccessTokenMissingScope], [ErrAccessTokenACRTooLow] or
 // ErrAccessTokenMissingPermission. When the key set cannot be fetched at all
 // the error wraps [ErrDiscovery] instead. The only network requests are the
-// first discovery and key-set fetches and a refresh for an unknown key ID.
+// first discovery and key-set fetches, a refresh for an unknown key ID, and
+// the background refresh of a key set older than [KeySetMaxAge].
 func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, reqs ...Requirement) (AccessTokenInfo, error) {
 	start := c.hooks.checkStart()
 	info, cached, err := c.verifyAccessToken(ctx, accessToken)
@@ -187,10 +190,11 @@ func (c *Client) verifyAccessTokenFull(ctx context.Context, token string, now ti
 		return AccessTokenInfo{}, key, err
 	}
 	// The claims are decoded once the signature is verified, so that a
-	// forged token costs no JSON work. Only a token naming an unknown key
-	// has its issuer and validity period read before, to decide whether it
-	// may trigger a key-set refresh: one that would be refused anyway
-	// never does, so forged tokens cannot steer requests to Fief.
+	// forged token naming a known key costs no JSON work. A token naming an
+	// unknown key has its issuer and validity period read before, when a
+	// key-set refresh could start, to decide whether it may: one that would
+	// be refused anyway never does, so forged tokens cannot steer requests
+	// to Fief.
 	plausible := func() bool {
 		var tc jose.TimeClaims
 		return j.DecodePayload() == nil && json.Unmarshal(j.Payload, &tc) == nil &&

@@ -1,7 +1,7 @@
 // Package jose holds the token plumbing of the client: compact-JWS shape
-// checks, the protected header, RS256 verification through jwx with the
-// algorithm pinned, typed registered claims, JWE decryption and the OpenID
-// validation hash.
+// checks, the protected header, RS256 verification through crypto/rsa with
+// the algorithm pinned, typed registered claims, JWE decryption (through
+// jwx) and the OpenID validation hash.
 package jose
 
 import (
@@ -310,8 +310,8 @@ func decodeHeader(enc string, h *Header) error {
 }
 
 // unsafeBytes returns the bytes of s without copying them, for functions
-// that only read their input (base64 decoding, jwx's verifier, which only
-// hashes it). The result must never be written to.
+// that only read their input (base64 decoding, SHA-256, comparisons). The
+// result must never be written to.
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // isBase64URL reports whether s uses only the unpadded base64url alphabet.
