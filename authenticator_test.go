@@ -15,7 +15,8 @@ import (
 // tenant by its iss, verifies it with that tenant's keys only, and never
 // asks any Fief about an unknown issuer.
 func TestMultiTenant(t *testing.T) {
-	sa, sb, auth := twoTenants(t, fief.WithUserInfoCache(memCache(t, 10, time.Minute)))
+	rec := &recorder{}
+	sa, sb, auth := twoTenants(t, rec.hooks(), fief.WithUserInfoCache(memCache(t, 10, time.Minute)))
 	ua, ub := addUser(sa), addUser(sb)
 	ctx := context.Background()
 	requests := func() int {
@@ -32,10 +33,14 @@ func TestMultiTenant(t *testing.T) {
 		s      *fieftest.Server
 		u      fieftest.User
 	}{{"a", sa, ua}, {"b", sb, ub}} {
+		tok := tc.s.AccessToken(tc.u.ID)
 		for pass := 0; pass < 2; pass++ { // the second pass is a verified-token cache hit
-			out, err := auth.Route(fief.LoadUserInfo()).Authenticate(ctx, tc.s.AccessToken(tc.u.ID, fieftest.Claim("jti", "x")))
+			out, err := auth.Route(fief.LoadUserInfo()).Authenticate(ctx, tok)
 			if err != nil {
 				t.Fatalf("tenant %s: %v", tc.tenant, err)
+			}
+			if got := rec.lastCheck(t); got.Cached != (pass == 1) {
+				t.Fatalf("tenant %s, pass %d: %+v, want a verified-token cache hit on the second pass only", tc.tenant, pass, got)
 			}
 			name, ok := fief.TenantFromContext(out)
 			info, _ := fief.AccessTokenInfoFromContext(out)

@@ -189,13 +189,13 @@ func TestParseBearer(t *testing.T) {
 
 // twoTenants returns two fieftest tenants with their own issuers and
 // keys, and a multi-tenant Authenticator for them.
-func twoTenants(t *testing.T, opts ...fief.AuthOption) (a, b *fieftest.Server, auth *fief.Authenticator) {
+func twoTenants(t *testing.T, hooks *fief.Hooks, opts ...fief.AuthOption) (a, b *fieftest.Server, auth *fief.Authenticator) {
 	t.Helper()
 	a = fieftest.NewTB(t, fieftest.WithIssuer("https://fief.test/tenant-a"))
 	b = fieftest.NewTB(t, fieftest.WithIssuer("https://fief.test/tenant-b"))
 	tenants := []fief.Tenant{}
 	for name, s := range map[string]*fieftest.Server{"a": a, "b": b} {
-		tenants = append(tenants, fief.Tenant{Name: name, Client: newClient(t, s, fief.WithIssuer(s.Issuer()))})
+		tenants = append(tenants, fief.Tenant{Name: name, Client: newClient(t, s, fief.WithIssuer(s.Issuer()), fief.WithHooks(hooks))})
 	}
 	auth, err := fief.NewMultiTenantAuthenticator(tenants, opts...)
 	if err != nil {

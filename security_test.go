@@ -267,44 +267,54 @@ func TestTokenRequestsDoNotFollowRedirects(t *testing.T) {
 // Point 8: a forged token's claims cost the same whatever their shape:
 // they are never decoded before the signature is checked (and, for a
 // token naming an unknown key, only after a linear scan that refuses deep
-// nesting and long member lists). Four forged tokens of the same size but
+// nesting and long member lists). Five forged tokens of the same size but
 // different shapes must cost the same bytes and allocations, with a known
-// kid (a bad signature) and with an unknown one.
+// kid (a bad signature), with an unknown one (the first opens the
+// cooldown window; the others are refused within it), and with an unknown
+// kid and an issuer that is not the tenant's: such a token can never open a
+// key-set fetch, so every one is scanned and decoded before it is refused,
+// which is where the scan's bounds work.
 func TestHostileClaimsShapes(t *testing.T) {
 	s := newServer(t)
 	u := addUser(s)
-	c := newClient(t, s)
 	ctx := context.Background()
-	if _, err := c.ValidateAccessToken(ctx, s.AccessToken(u.ID)); err != nil {
-		t.Fatal(err)
-	}
 	const size = 11000 // bytes of JSON claims, whatever their shape
-	claimsWith := func(permissions, extra string) string {
-		base := `{"iss":"` + s.Issuer() + `","sub":"` + u.ID + `","exp":4102444800,"scope":"openid","acr":"0","permissions":[` + permissions + `]`
+	claimsWith := func(iss, permissions, extra string) string {
+		base := `{"iss":"` + iss + `","sub":"` + u.ID + `","exp":4102444800,"scope":"openid","acr":"0","permissions":[` + permissions + `]`
 		pad := size - len(base) - len(extra) - len(`,"pad":""}`)
 		return base + extra + `,"pad":"` + strings.Repeat("p", pad) + `"}`
 	}
-	claims := func(extra string) string { return claimsWith("", extra) }
 	perms := make([]string, 700)
 	for i := range perms {
 		perms[i] = fmt.Sprintf(`"perm-%04d"`, i)
 	}
-	shapes := []struct{ name, claims string }{
-		{"flat", claims("")},
-		{"deep array", claims(`,"x":` + strings.Repeat("[", 4000) + strings.Repeat("]", 4000))},
-		{"deep object", claims(`,"x":` + strings.Repeat(`{"a":`, 1000) + "0" + strings.Repeat("}", 1000))},
-		{"wide object", claims(`,"x":{` + wideMembers(700) + `}`)},
-		{"long permission list", claimsWith(strings.Join(perms, ","), "")},
+	shapes := func(iss string) []struct{ name, claims string } {
+		claims := func(extra string) string { return claimsWith(iss, "", extra) }
+		return []struct{ name, claims string }{
+			{"flat", claims("")},
+			{"deep array", claims(`,"x":` + strings.Repeat("[", 4000) + strings.Repeat("]", 4000))},
+			{"deep object", claims(`,"x":` + strings.Repeat(`{"a":`, 1000) + "0" + strings.Repeat("}", 1000))},
+			{"wide object", claims(`,"x":{` + wideMembers(700) + `}`)},
+			{"long permission list", claimsWith(iss, strings.Join(perms, ","), "")},
+		}
 	}
 	good := s.AccessToken(u.ID)
-	for _, kid := range []struct{ name, header string }{
-		{"known kid", strings.SplitN(good, ".", 2)[0]},
-		{"unknown kid", b64.EncodeToString([]byte(`{"alg":"RS256","kid":"forged"}`))},
+	unknownKid := b64.EncodeToString([]byte(`{"alg":"RS256","kid":"forged"}`))
+	for _, kid := range []struct{ name, header, iss string }{
+		{"known kid", strings.SplitN(good, ".", 2)[0], s.Issuer()},
+		{"unknown kid", unknownKid, s.Issuer()},
+		{"unknown kid, foreign issuer", unknownKid, "https://elsewhere.example"},
 	} {
 		t.Run(kid.name, func(t *testing.T) {
+			// A client of its own, whose cooldown window no earlier case
+			// has opened.
+			c := newClient(t, s)
+			if _, err := c.ValidateAccessToken(ctx, good); err != nil {
+				t.Fatal(err)
+			}
 			fetches := s.Requests(fieftest.EndpointJWKS)
 			var flat [2]float64
-			for i, sh := range shapes {
+			for i, sh := range shapes(kid.iss) {
 				tok := kid.header + "." + b64.EncodeToString([]byte(sh.claims)) + "." + strings.SplitN(good, ".", 3)[2]
 				if len(tok) > fief.MaxTokenLength {
 					t.Fatalf("%s: test token of %d bytes", sh.name, len(tok))

@@ -410,29 +410,6 @@ func ParseAccessClaims(payload string) (AccessClaims, error) {
 	return c, nil
 }
 
-// AccessClaimsJSON is what encoding/json decodes an access token's claims
-// into: the reference ParseAccessClaims must agree with.
-type AccessClaimsJSON struct {
-	Registered
-	Scope       Optional[string]  `json:"scope"`
-	ACR         Optional[string]  `json:"acr"`
-	Permissions Optional[Strings] `json:"permissions"`
-}
-
-// ParseAccessClaimsJSON decodes claims with encoding/json, the reference.
-func ParseAccessClaimsJSON(payload []byte) (AccessClaims, error) {
-	var j AccessClaimsJSON
-	if err := json.Unmarshal(payload, &j); err != nil {
-		return AccessClaims{}, ErrClaims
-	}
-	return AccessClaims{
-		Registered: j.Registered,
-		Scope:      j.Scope.Value, ScopeSet: j.Scope.Set,
-		ACR: j.ACR.Value, ACRSet: j.ACR.Set,
-		Permissions: j.Permissions.Value, PermissionsSet: j.Permissions.Set,
-	}, nil
-}
-
 // parseHeader decodes a protected header, as encoding/json decodes it into
 // Header. It has passed CheckMembers.
 func parseHeader(raw string, h *Header) error {

@@ -413,54 +413,6 @@ func (d *NumericDate) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Strings is a JSON array of strings. encoding/json would decode a null
-// element as "", so null elements fail the decoding, as any other element
-// that is not a string does.
-type Strings []string
-
-// UnmarshalJSON decodes an array of strings without null elements.
-func (s *Strings) UnmarshalJSON(b []byte) error {
-	var v []string
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	// b is now known to be null or an array of strings, so a 'n' outside
-	// the strings starts a null.
-	for i := 0; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++
-				}
-			}
-		case 'n':
-			return errors.New("null in an array of strings")
-		}
-	}
-	*s = v
-	return nil
-}
-
-// Optional is a claim that may be absent: Set tells whether it was present.
-// A present claim of the wrong JSON type (null included) fails decoding.
-type Optional[T any] struct {
-	Value T
-	Set   bool
-}
-
-// UnmarshalJSON decodes the claim's value.
-func (o *Optional[T]) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return errors.New("null claim")
-	}
-	if err := json.Unmarshal(b, &o.Value); err != nil {
-		return err
-	}
-	o.Set = true
-	return nil
-}
-
 // TimeClaims are the claims that tell, before the signature is checked,
 // whether a token could be valid at all: its issuer and validity period.
 type TimeClaims struct {
