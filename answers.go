@@ -2,6 +2,7 @@ package fief
 
 import (
 	"errors"
+	"io"
 	"net/http"
 )
 
@@ -47,5 +48,5 @@ func writeFixed(w http.ResponseWriter, status int, body string) {
 	h.Set("Content-Type", "application/json")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
+	_, _ = io.WriteString(w, body)
 }

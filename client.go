@@ -409,14 +409,11 @@ func (c *Client) getKeys(ctx context.Context, jwksURI string) ([]keyset.Key, err
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("Cache-Control", "no-cache")
-	resp, err := c.http.Do(req)
+	body, err := c.send(req, "jwks")
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, newRequestError("jwks", resp.StatusCode, resp.Body)
-	}
-	return parseKeySet(resp.Body)
+	return parseKeySet(body)
 }
 
 // parseKeySet returns the signing keys of a JWKS document. Only RSA

@@ -142,11 +142,9 @@ func (c *Client) ValidateAccessToken(ctx context.Context, accessToken string, re
 // tells a cache hit.
 func (c *Client) verifyAccessToken(ctx context.Context, token string) (info AccessTokenInfo, cached bool, err error) {
 	now := c.now()
-	version := c.keys.Version(now)
-	if c.tokens != nil {
-		if e, ok := c.tokens.Get(token, now, version, c.keyHeld); ok {
-			return e.Value.info, true, nil
-		}
+	info, version, ok := c.lookupToken(token, now)
+	if ok {
+		return info, true, nil
 	}
 	info, key, err := c.verifyAccessTokenFull(ctx, token, now)
 	if err != nil {
@@ -167,15 +165,25 @@ func (c *Client) verifyAccessToken(ctx context.Context, token string) (info Acce
 // cachedAccessToken returns the info of token if the verified-token cache
 // holds it, as verifyAccessToken would.
 func (c *Client) cachedAccessToken(token string) (AccessTokenInfo, bool) {
+	info, _, ok := c.lookupToken(token, c.now())
+	return info, ok
+}
+
+// lookupToken reads the verified-token cache, if any, at now. version is
+// the key set's, which a token verified after a miss is stored under: one
+// verified with keys that changed meanwhile is never served as current.
+// Reading it also starts the key set's age-driven refresh, which must run
+// on cache hits too.
+func (c *Client) lookupToken(token string, now time.Time) (info AccessTokenInfo, version uint64, ok bool) {
 	if c.tokens == nil {
-		return AccessTokenInfo{}, false
+		return AccessTokenInfo{}, 0, false
 	}
-	now := c.now()
-	e, ok := c.tokens.Get(token, now, c.keys.Version(now), c.keyHeld)
+	version = c.keys.Version(now)
+	e, ok := c.tokens.Get(token, now, version, c.keyHeld)
 	if !ok {
-		return AccessTokenInfo{}, false
+		return AccessTokenInfo{}, version, false
 	}
-	return e.Value.info, true
+	return e.Value.info, version, true
 }
 
 // verifyAccessTokenFull verifies the token's signature and claims.
