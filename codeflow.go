@@ -240,7 +240,7 @@ const tokenExpiryDelta = 10 * time.Second
 // credentials) call APIs with its access token. It returns t's access
 // token until 10 seconds before it expires, then refreshes the tokens
 // through Fief with t's refresh token, keeping the rotated refresh token
-// for the next time. onRefresh, when not nil, receives each new set of
+// for the next time (or the same one, when Fief's answer has none). onRefresh, when not nil, receives each new set of
 // tokens, one call at a time, before Token returns: save them there, since
 // the old refresh token is spent. Refreshes are bounded by the client's
 // timeout. Without a refresh token, an expired token gives an error
@@ -274,6 +274,13 @@ func (s *tokenSource) Token() (*oauth2.Token, error) {
 	t, _, err := s.c.AuthRefreshToken(context.Background(), s.t.RefreshToken)
 	if err != nil {
 		return nil, err
+	}
+	if t.RefreshToken == "" {
+		// An answer without a refresh token leaves the current one in
+		// use, as x/oauth2's refreshing sources do.
+		cp := *t
+		cp.RefreshToken = s.t.RefreshToken
+		t = &cp
 	}
 	s.t = t
 	if s.onRefresh != nil {

@@ -2,6 +2,7 @@ package fief_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -340,6 +341,20 @@ func TestTokenSource(t *testing.T) {
 		if a != saved[0].AccessToken {
 			t.Fatal("callers got different tokens")
 		}
+	}
+	// An answer without a refresh token keeps the current one.
+	clk.Add(saved[0].Expiry.Sub(clk.Now()) - 5*time.Second)
+	valid := fieftest.ExpiresIn(time.Until(clk.Now()) + time.Hour) // an hour on the test clock
+	body, _ = json.Marshal(map[string]any{
+		"access_token": s.AccessToken(u.ID, valid), "id_token": s.IDToken(u.ID, valid),
+		"token_type": "bearer", "expires_in": 3600,
+	})
+	s.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: http.StatusOK, Body: string(body), Times: 1})
+	if _, err := ts.Token(); err != nil {
+		t.Fatal(err)
+	}
+	if len(saved) != 2 || saved[1].RefreshToken != saved[0].RefreshToken {
+		t.Fatalf("after an answer without a refresh token, onRefresh got %+v, want the current refresh token kept", saved[1:])
 	}
 	// The old refresh token is spent: Fief refuses it, as it would.
 	_, _, err = c.AuthRefreshToken(ctx, tokens.RefreshToken)
