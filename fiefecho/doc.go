@@ -39,6 +39,15 @@
 // answers, so never turn Debug on in production. A [Config.ErrorHandler]
 // answers refusals otherwise, e.g. redirecting browsers to a login page.
 //
+// The middleware does not use the answers configured on the
+// [fief.Authenticator] ([fief.WithUnauthorizedHandler],
+// [fief.WithForbiddenHandler], [fief.WithUnavailableHandler]): a
+// [fief.LoginFlow]'s RedirectToLogin set there does nothing under
+// [Authenticated] and [CurrentUser], which always refuse with
+// [DefaultErrorHandler]. To answer with them, give [Middleware] the
+// [AuthenticatorErrorHandler] of the Authenticator; it writes the response
+// ([fief.Authenticator.Refuse]) instead of returning an HTTPError.
+//
 // # Identity
 //
 // On success the middleware replaces the request with one carrying the
