@@ -489,8 +489,22 @@ func TestRefusalCause(t *testing.T) {
 			logs.Reset()
 			_, err := s.call(t, procWhoami, c.headers)
 			ce := wantCode(t, err, c.code, c.msg, true)
-			if errors.Is(ce, c.class) {
-				t.Fatal("the client's error carries the server's cause")
+			// What came over the wire holds nothing of the server's error:
+			// not its text, not in a detail, not in a header or trailer.
+			for _, hidden := range []string{c.class.Error(), c.cause.Error()} {
+				if strings.Contains(err.Error(), hidden) {
+					t.Fatalf("the client's error %q holds the server's %q", err, hidden)
+				}
+				for k, vs := range ce.Meta() {
+					for _, v := range vs {
+						if strings.Contains(v, hidden) {
+							t.Fatalf("the client's error metadata %s: %q holds the server's %q", k, v, hidden)
+						}
+					}
+				}
+			}
+			if d := ce.Details(); len(d) != 0 {
+				t.Fatalf("the client's error has %d details", len(d))
 			}
 			if err := seen(); !errors.Is(err, c.class) || !errors.Is(err, c.cause) {
 				t.Fatalf("outer interceptor saw %v, want %v and %v", err, c.class, c.cause)
