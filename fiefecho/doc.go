@@ -13,7 +13,8 @@
 //		info, _ := fiefecho.AccessTokenInfo(c)
 //		return c.JSON(http.StatusOK, castlesOf(info.UserID()))
 //	})
-//	api.DELETE("/castles/:id", deleteCastle, fiefecho.Authenticated(auth, fief.RequirePermissions("castles:delete")))
+//	// Outside the group, whose middleware would check the token again:
+//	e.DELETE("/api/castles/:id", deleteCastle, fiefecho.Authenticated(auth, fief.RequirePermissions("castles:delete")))
 //	e.GET("/me", me, fiefecho.CurrentUser(auth)) // the user's info too
 //
 // # Refusals

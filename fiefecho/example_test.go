@@ -45,7 +45,7 @@ func get(url, token string, header ...string) {
 	fmt.Println(line)
 }
 
-// A group of API routes behind Fief access tokens, one of them with a
+// A group of API routes behind Fief access tokens, and a route with a
 // permission to hold. Refusals go through echo's HTTPErrorHandler.
 func Example() {
 	srv := fieftest.New()
@@ -63,7 +63,8 @@ func Example() {
 		info, _ := fiefecho.AccessTokenInfo(c) // or fief.AccessTokenInfoFromContext(c.Request().Context())
 		return c.String(http.StatusOK, fmt.Sprint("castles of the user: ", info.UserID() == user.ID))
 	})
-	api.DELETE("/castles/:id", func(c echo.Context) error {
+	// Outside the group, whose middleware would check the token again.
+	e.DELETE("/api/castles/:id", func(c echo.Context) error {
 		return c.NoContent(http.StatusNoContent)
 	}, fiefecho.Authenticated(auth, fief.RequirePermissions("castles:delete")))
 	app := httptest.NewServer(e)
