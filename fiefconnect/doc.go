@@ -8,7 +8,8 @@
 // [fief.AccessTokenInfoFromContext] (and [fief.UserInfoFromContext],
 // [fief.TenantFromContext]). Refusals are connect.CodeUnauthenticated,
 // connect.CodePermissionDenied or connect.CodeUnavailable with fixed
-// messages. Procedures that are not configured are refused: the default is
+// messages, or connect.CodeCanceled and connect.CodeDeadlineExceeded when
+// the RPC ends while Fief is waited for. Procedures that are not configured are refused: the default is
 // closed. Install it as an interceptor or, to refuse before the request
 // message is decoded, as a request gate ([Interceptor.Gate]).
 //

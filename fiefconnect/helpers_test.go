@@ -273,6 +273,12 @@ func (s *server) call(t testing.TB, procedure string, h headers, opts ...connect
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	return s.callContext(ctx, t, procedure, h, opts...)
+}
+
+// callContext is call with ctx.
+func (s *server) callContext(ctx context.Context, t testing.TB, procedure string, h headers, opts ...connect.ClientOption) (string, error) {
+	t.Helper()
 	c := s.client(procedure, opts...)
 	switch procedure {
 	case procWatch:

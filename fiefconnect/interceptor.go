@@ -42,7 +42,12 @@ const (
 //   - [connect.CodePermissionDenied]: a valid token without a scope, the ACR
 //     or a permission the procedure requires ([fief.ErrForbidden]), and
 //     every RPC of a procedure that has no route (see [NewInterceptor]);
-//   - [connect.CodeUnavailable]: Fief cannot be used ([fief.ErrUnavailable]).
+//   - [connect.CodeUnavailable]: Fief cannot be used ([fief.ErrUnavailable]);
+//   - [connect.CodeCanceled] ("context canceled") and
+//     [connect.CodeDeadlineExceeded] ("context deadline exceeded"): the RPC
+//     was canceled, or its deadline passed, while Fief was waited for (the
+//     key set's first fetch, the user's info): not Fief's failure, and not
+//     to be retried as one.
 //
 // The error's cause is not sent: it stays reachable with errors.Is and
 // errors.As for interceptors of the same process that wrap this one (a
@@ -279,19 +284,29 @@ func (i *Interceptor) authenticate(ctx context.Context, procedure string, header
 	// route, like an invalid token), and logged.
 	out, err := rt.AuthenticateAuthorization(ctx, header.Values("Authorization"))
 	if err != nil {
-		return ctx, classRefusal(err)
+		return ctx, classRefusal(ctx, err)
 	}
 	return out, nil
 }
 
-// classRefusal maps an error of the core to its Connect code and fixed
-// message.
-func classRefusal(err error) *connect.Error {
+// classRefusal maps an error of the core for an RPC of context ctx to its
+// Connect code and fixed message.
+func classRefusal(ctx context.Context, err error) *connect.Error {
 	switch {
 	case errors.Is(err, fief.ErrUnauthenticated):
 		return refusal(connect.CodeUnauthenticated, msgUnauthenticated, err)
 	case errors.Is(err, fief.ErrForbidden):
 		return refusal(connect.CodePermissionDenied, msgForbidden, err)
+	case errors.Is(err, fief.ErrUnavailable) && ctx.Err() != nil:
+		// The RPC ended (canceled, or past its deadline) while Fief was
+		// waited for: Fief is not at fault. Connect maps a bare context
+		// error so, but exports no function for it, and the cause must
+		// stay reachable.
+		code := connect.CodeCanceled
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			code = connect.CodeDeadlineExceeded
+		}
+		return refusal(code, ctx.Err().Error(), err)
 	}
 	return refusal(connect.CodeUnavailable, msgUnavailable, err)
 }

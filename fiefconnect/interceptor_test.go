@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -139,6 +140,158 @@ func TestUnavailable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRPCEnded: an RPC that ends while the Interceptor waits for Fief (the
+// key set's first fetch, slow here) is refused with the code of its
+// context, CodeDeadlineExceeded or CodeCanceled, not CodeUnavailable: Fief
+// is not at fault. A client whose own deadline passed, or that canceled,
+// makes its own error whatever the server answers, so an interceptor around
+// the Interceptor reads the server's answer; when the server's own timeout
+// ends the RPC, the client gets the answer over the wire, from the
+// interceptor and from the gate. The caller's deadline reaches the server
+// as a timeout header, and the client hangs up when it passes: the
+// server's context ends by whichever comes first (Canceled for the hang-up).
+// The handlers never run.
+//
+// Over HTTP/1.1 the server does not see a client hang up on a server
+// stream before the stream ends: that case runs on h2c only.
+func TestRPCEnded(t *testing.T) {
+	const wait = 200 * time.Millisecond
+	rec := &recorder{answers: make(chan error, 1)}
+	// serverTimeout gives the RPCs with an X-Server-Timeout header that
+	// timeout on the server.
+	serverTimeout := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d, err := time.ParseDuration(r.Header.Get("X-Server-Timeout")); err == nil {
+				ctx, cancel := context.WithTimeout(r.Context(), d)
+				defer cancel()
+				r = r.WithContext(ctx)
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	var calls int64 // the handlers' runs
+	for _, m := range mechanisms {
+		for _, tr := range []transport{connectHTTP1, grpcH2C} {
+			// A Fief per server, whose key set is slower to come than
+			// the server's RPCs, and than the client's timeout.
+			e := newEnv(t)
+			token := e.token()
+			e.fief.SetFault(fieftest.EndpointJWKS, fieftest.Fault{Latency: time.Minute})
+			i := newInterceptor(t, e.auth, castleRoutes()...)
+			svc := &service{}
+			s := serve(t, tr, serverTimeout(svc.mux(connect.WithInterceptors(rec), m.install(i))))
+			s.svc = svc
+			for _, proc := range []string{procWhoami, procWatch} {
+				for _, c := range []struct {
+					name       string
+					ctx        func() (context.Context, context.CancelFunc)
+					serverSide bool // the server's timeout: its answer reaches the client
+					want, also connect.Code
+				}{
+					{"caller's deadline", func() (context.Context, context.CancelFunc) {
+						return context.WithTimeout(context.Background(), wait)
+					}, false, connect.CodeDeadlineExceeded, connect.CodeCanceled},
+					{"caller cancels", func() (context.Context, context.CancelFunc) {
+						ctx, cancel := context.WithCancel(context.Background())
+						time.AfterFunc(wait, cancel)
+						return ctx, cancel
+					}, false, connect.CodeCanceled, connect.CodeCanceled},
+					{"server's timeout", func() (context.Context, context.CancelFunc) {
+						return context.WithTimeout(context.Background(), 10*time.Second)
+					}, true, connect.CodeDeadlineExceeded, connect.CodeDeadlineExceeded},
+				} {
+					switch {
+					case m.name == "gate" && !c.serverSide:
+						continue // the gate refuses before any interceptor: only the client sees its answer
+					case c.name == "caller cancels" && proc == procWatch && !tr.h2c:
+						continue // HTTP/1.1: the server sees the hang-up once the stream ends
+					}
+					t.Run(m.name+"/"+tr.name+proc+"/"+c.name, func(t *testing.T) {
+						ctx, cancel := c.ctx()
+						defer cancel()
+						var opts []connect.ClientOption
+						if c.serverSide {
+							opts = append(opts, connect.WithInterceptors(setHeader{"X-Server-Timeout", wait.String()}))
+						}
+						_, err := s.callContext(ctx, t, proc, bearer(token), opts...)
+						if m.name == "interceptor" {
+							var answer error
+							select {
+							case answer = <-rec.answers:
+							case <-time.After(10 * time.Second):
+								t.Fatal("the server did not answer")
+							}
+							if code := connect.CodeOf(answer); code != c.want && code != c.also {
+								t.Errorf("the server answered %v, want %v", answer, c.want)
+							}
+							if !errors.Is(answer, fief.ErrUnavailable) {
+								t.Errorf("the server's answer %v does not wrap the core's error", answer)
+							}
+						}
+						if c.serverSide {
+							wantCode(t, err, c.want, "context deadline exceeded", true)
+						} else if connect.CodeOf(err) != c.want {
+							t.Errorf("the client got %v, want %v", err, c.want)
+						}
+					})
+				}
+			}
+			calls += svc.calls.Load()
+		}
+	}
+	if calls != 0 {
+		t.Errorf("%d calls reached the handlers", calls)
+	}
+}
+
+// recorder is a handler interceptor that sends the error of each RPC it
+// wraps to answers.
+type recorder struct{ answers chan error }
+
+func (r *recorder) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		res, err := next(ctx, req)
+		if !req.Spec().IsClient {
+			r.answers <- err
+		}
+		return res, err
+	}
+}
+
+func (r *recorder) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (r *recorder) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		err := next(ctx, conn)
+		r.answers <- err
+		return err
+	}
+}
+
+// setHeader is a client interceptor that sets a request header field.
+type setHeader struct{ key, value string }
+
+func (h setHeader) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set(h.key, h.value)
+		return next(ctx, req)
+	}
+}
+
+func (h setHeader) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		conn.RequestHeader().Set(h.key, h.value)
+		return conn
+	}
+}
+
+func (h setHeader) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
 }
 
 // TestProcedures: requirements per procedure, public procedures, and the
@@ -336,8 +489,22 @@ func TestRefusalCause(t *testing.T) {
 			logs.Reset()
 			_, err := s.call(t, procWhoami, c.headers)
 			ce := wantCode(t, err, c.code, c.msg, true)
-			if errors.Is(ce, c.class) {
-				t.Fatal("the client's error carries the server's cause")
+			// What came over the wire holds nothing of the server's error:
+			// not its text, not in a detail, not in a header or trailer.
+			for _, hidden := range []string{c.class.Error(), c.cause.Error()} {
+				if strings.Contains(err.Error(), hidden) {
+					t.Fatalf("the client's error %q holds the server's %q", err, hidden)
+				}
+				for k, vs := range ce.Meta() {
+					for _, v := range vs {
+						if strings.Contains(v, hidden) {
+							t.Fatalf("the client's error metadata %s: %q holds the server's %q", k, v, hidden)
+						}
+					}
+				}
+			}
+			if d := ce.Details(); len(d) != 0 {
+				t.Fatalf("the client's error has %d details", len(d))
 			}
 			if err := seen(); !errors.Is(err, c.class) || !errors.Is(err, c.cause) {
 				t.Fatalf("outer interceptor saw %v, want %v and %v", err, c.class, c.cause)

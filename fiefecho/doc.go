@@ -13,7 +13,8 @@
 //		info, _ := fiefecho.AccessTokenInfo(c)
 //		return c.JSON(http.StatusOK, castlesOf(info.UserID()))
 //	})
-//	api.DELETE("/castles/:id", deleteCastle, fiefecho.Authenticated(auth, fief.RequirePermissions("castles:delete")))
+//	// Outside the group, whose middleware would check the token again:
+//	e.DELETE("/api/castles/:id", deleteCastle, fiefecho.Authenticated(auth, fief.RequirePermissions("castles:delete")))
 //	e.GET("/me", me, fiefecho.CurrentUser(auth)) // the user's info too
 //
 // # Refusals
@@ -38,6 +39,15 @@
 // error's text, Internal included, into the body: it can describe Fief's
 // answers, so never turn Debug on in production. A [Config.ErrorHandler]
 // answers refusals otherwise, e.g. redirecting browsers to a login page.
+//
+// The middleware does not use the answers configured on the
+// [fief.Authenticator] ([fief.WithUnauthorizedHandler],
+// [fief.WithForbiddenHandler], [fief.WithUnavailableHandler]): a
+// [fief.LoginFlow]'s RedirectToLogin set there does nothing under
+// [Authenticated] and [CurrentUser], which always refuse with
+// [DefaultErrorHandler]. To answer with them, give [Middleware] the
+// [AuthenticatorErrorHandler] of the Authenticator; it writes the response
+// ([fief.Authenticator.Refuse]) instead of returning an HTTPError.
 //
 // # Identity
 //

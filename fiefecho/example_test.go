@@ -45,7 +45,7 @@ func get(url, token string, header ...string) {
 	fmt.Println(line)
 }
 
-// A group of API routes behind Fief access tokens, one of them with a
+// A group of API routes behind Fief access tokens, and a route with a
 // permission to hold. Refusals go through echo's HTTPErrorHandler.
 func Example() {
 	srv := fieftest.New()
@@ -63,7 +63,8 @@ func Example() {
 		info, _ := fiefecho.AccessTokenInfo(c) // or fief.AccessTokenInfoFromContext(c.Request().Context())
 		return c.String(http.StatusOK, fmt.Sprint("castles of the user: ", info.UserID() == user.ID))
 	})
-	api.DELETE("/castles/:id", func(c echo.Context) error {
+	// Outside the group, whose middleware would check the token again.
+	e.DELETE("/api/castles/:id", func(c echo.Context) error {
 		return c.NoContent(http.StatusNoContent)
 	}, fiefecho.Authenticated(auth, fief.RequirePermissions("castles:delete")))
 	app := httptest.NewServer(e)
@@ -187,4 +188,50 @@ func ExampleDefaultErrorHandler() {
 	// Output:
 	// log: 403 Forbidden true true
 	// 403 WWW-Authenticate: Bearer error="insufficient_scope" {"message":"Forbidden"}
+}
+
+// The answers configured on the Authenticator, here a LoginFlow's redirect
+// to Fief's login page, apply only through AuthenticatorErrorHandler:
+// Authenticated and CurrentUser refuse with DefaultErrorHandler.
+func ExampleAuthenticatorErrorHandler() {
+	srv := fieftest.New()
+	defer srv.Close()
+	client, _ := fief.New(srv.URL, srv.ClientID, srv.ClientSecret)
+	flow, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{
+		RedirectURI:     "http://127.0.0.1:8000/auth-callback",
+		InsecureCookies: true, // plain HTTP: local development only
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	auth, err := fief.NewAuthenticator(client,
+		fief.WithExtractor(flow.Extractor()),
+		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
+		fief.WithForbiddenHandler(flow.RedirectToStepUp()),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	e := echo.New()
+	page := func(c echo.Context) error { return c.String(http.StatusOK, "castles") }
+	e.GET("/castles", page, fiefecho.Middleware(auth.Route(), fiefecho.Config{
+		ErrorHandler: fiefecho.AuthenticatorErrorHandler(auth),
+	}))
+	e.GET("/plain", page, fiefecho.Authenticated(auth))
+	app := httptest.NewServer(e)
+	defer app.Close()
+
+	req, _ := http.NewRequest(http.MethodGet, app.URL+"/castles", nil)
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := hc.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, strings.HasPrefix(resp.Header.Get("Location"), srv.URL+"/authorize?"))
+	get(app.URL+"/plain", "")
+	// Output:
+	// 303 true
+	// 401 WWW-Authenticate: Bearer {"message":"Unauthorized"}
 }

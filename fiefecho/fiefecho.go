@@ -45,15 +45,23 @@ type Config struct {
 	// ErrorHandler answers refusals (default [DefaultErrorHandler]). A
 	// custom one typically handles a case and returns DefaultErrorHandler's
 	// answer for the others.
+	//
+	// The handlers configured on the Authenticator
+	// ([fief.WithUnauthorizedHandler], [fief.WithForbiddenHandler],
+	// [fief.WithUnavailableHandler], such as a [fief.LoginFlow]'s
+	// RedirectToLogin and RedirectToStepUp) answer only when ErrorHandler
+	// is [AuthenticatorErrorHandler]: DefaultErrorHandler, and so
+	// [Authenticated] and [CurrentUser], never call them.
 	ErrorHandler ErrorHandler
 }
 
 // Authenticated returns middleware that lets a request through only with
 // a valid access token meeting the requirements of opts
 // ([fief.RequireScopes], [fief.RequireACR], [fief.RequirePermissions],
-// [fief.Optional]), and refuses the others with [DefaultErrorHandler]. It is
-// [Middleware] on auth.Route(opts...) with a zero [Config]. It panics on a
-// nil auth or a nil option.
+// [fief.Optional]), and refuses the others with [DefaultErrorHandler], not
+// with the handlers configured on auth (see [AuthenticatorErrorHandler]). It
+// is [Middleware] on auth.Route(opts...) with a zero [Config]. It panics on
+// a nil auth or a nil option.
 func Authenticated(auth *fief.Authenticator, opts ...fief.RouteOption) echo.MiddlewareFunc {
 	if auth == nil {
 		panic("fiefecho: Authenticated: nil Authenticator")
@@ -64,8 +72,9 @@ func Authenticated(auth *fief.Authenticator, opts ...fief.RouteOption) echo.Midd
 // CurrentUser returns middleware that authenticates like [Authenticated]
 // and also loads the user's info ([fief.LoadUserInfo]), from the
 // Authenticator's [fief.UserInfoCache] or Fief's userinfo endpoint; read
-// it with [UserInfo]. Add [fief.Refresh] to opts to always ask Fief. It
-// panics on a nil auth or a nil option.
+// it with [UserInfo]. Add [fief.Refresh] to opts to always ask Fief.
+// Refusals get [DefaultErrorHandler], as with Authenticated. It panics on a
+// nil auth or a nil option.
 func CurrentUser(auth *fief.Authenticator, opts ...fief.RouteOption) echo.MiddlewareFunc {
 	if auth == nil {
 		panic("fiefecho: CurrentUser: nil Authenticator")
@@ -154,6 +163,30 @@ func DefaultErrorHandler(err error, c echo.Context) error {
 		h.Set(echo.HeaderRetryAfter, "5")
 	}
 	return echo.NewHTTPError(code, http.StatusText(code)).SetInternal(err)
+}
+
+// AuthenticatorErrorHandler returns an [ErrorHandler] that answers a
+// refusal as auth's net/http middleware does ([fief.Authenticator.Refuse]):
+// with the handler of the refusal's class that auth was given
+// ([fief.WithUnauthorizedHandler], [fief.WithForbiddenHandler],
+// [fief.WithUnavailableHandler]: a [fief.LoginFlow]'s redirect to the login
+// page, say), or auth's default (RFC 6750's 401 and 403, a 503, each with a
+// fixed JSON body). The handler writes the response itself, so the
+// ErrorHandler returns nil and echo's HTTPErrorHandler sees nothing of the
+// refusal: log refusals with [fief.WithLogger]. Give it the Authenticator
+// of the middleware's route:
+//
+//	fiefecho.Middleware(auth.Route(opts...), fiefecho.Config{ErrorHandler: fiefecho.AuthenticatorErrorHandler(auth)})
+//
+// It panics on a nil auth.
+func AuthenticatorErrorHandler(auth *fief.Authenticator) ErrorHandler {
+	if auth == nil {
+		panic("fiefecho: AuthenticatorErrorHandler: nil Authenticator")
+	}
+	return func(err error, c echo.Context) error {
+		auth.Refuse(c.Response(), c.Request(), err)
+		return nil
+	}
 }
 
 // AccessTokenInfo returns the info of the access token that authenticated

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -399,6 +400,83 @@ func TestErrorHandler(t *testing.T) {
 	}
 }
 
+// TestAuthenticatorErrorHandler: with AuthenticatorErrorHandler, the
+// Authenticator's configured handlers answer: a LoginFlow's redirect to
+// Fief's login page for a browser without a session, its step-up login for
+// an ACR too low, the defaults it keeps for the other requests, a handler of
+// the application's when Fief is unavailable; Authenticated, on the same
+// Authenticator, still answers with DefaultErrorHandler. The handler runs
+// for the valid session only.
+func TestAuthenticatorErrorHandler(t *testing.T) {
+	s := newServer(t)
+	c := newClient(t, s)
+	flow, err := fief.NewLoginFlow(c, fief.LoginFlowConfig{
+		RedirectURI:     "http://127.0.0.1:8000/auth-callback",
+		InsecureCookies: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := newAuth(t, c,
+		fief.WithExtractor(flow.Extractor()),
+		fief.WithUnauthorizedHandler(flow.RedirectToLogin()),
+		fief.WithForbiddenHandler(flow.RedirectToStepUp()),
+		fief.WithUnavailableHandler(func(w http.ResponseWriter, _ *http.Request, _ error) {
+			http.Error(w, "Come back later.", http.StatusServiceUnavailable)
+		}),
+	)
+	ev := newEnvWith(t, s, auth)
+	answers := fiefecho.Config{ErrorHandler: fiefecho.AuthenticatorErrorHandler(auth)}
+	ev.e.GET("/protected", ev.handler, fiefecho.Middleware(auth.Route(append(reqs, fief.LoadUserInfo())...), answers))
+	ev.e.GET("/default", ev.handler, fiefecho.Authenticated(auth, reqs...))
+	session := func(token string) []string {
+		return []string{"Cookie", (&http.Cookie{Name: "fief_app_session", Value: token}).String()}
+	}
+	toFief := func(resp response) url.Values {
+		t.Helper()
+		loc := resp.header.Get("Location")
+		if resp.status != http.StatusSeeOther || !strings.HasPrefix(loc, s.URL+"/authorize?") {
+			t.Fatalf("%d to %q, want 303 to Fief's login page", resp.status, loc)
+		}
+		u, err := url.Parse(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Query()
+	}
+
+	if q := toFief(ev.get(t, "/protected?tab=castles", "")); q.Get("acr_values") != "" {
+		t.Errorf("no session: a login with acr_values %q", q.Get("acr_values"))
+	}
+	if resp := ev.get(t, "/default", ""); resp.status != 401 || resp.message() != "Unauthorized" {
+		t.Errorf("Authenticated, no session: %d %s, want DefaultErrorHandler's 401", resp.status, resp.body)
+	}
+	if resp := ev.get(t, "/protected", "", "Sec-Fetch-Mode", "cors"); resp.status != 401 ||
+		resp.header.Get("WWW-Authenticate") != "Bearer" || resp.body != `{"detail":"Unauthorized"}` {
+		t.Errorf("no session, not a navigation: %d %q %s, want the Authenticator's default 401", resp.status, resp.header.Get("WWW-Authenticate"), resp.body)
+	}
+	low := goodToken(fieftest.ACR("0"))(ev)
+	if q := toFief(ev.get(t, "/protected", "", session(low)...)); q.Get("acr_values") != "1" {
+		t.Errorf("ACR too low: a login with acr_values %q, want 1", q.Get("acr_values"))
+	}
+	if resp := ev.get(t, "/protected", "", session(goodToken(fieftest.Permissions())(ev))...); resp.status != 403 ||
+		resp.header.Get("WWW-Authenticate") != `Bearer error="insufficient_scope"` || resp.body != `{"detail":"Forbidden"}` {
+		t.Errorf("missing permission: %d %q %s, want the Authenticator's default 403", resp.status, resp.header.Get("WWW-Authenticate"), resp.body)
+	}
+	if id := ev.get(t, "/protected", "", session(goodToken()(ev))...).identity(t); id.Email != ev.user.Email {
+		t.Errorf("session: %+v", id)
+	}
+	ev.fief.SetFault(fieftest.EndpointUserinfo, fieftest.Fault{Status: http.StatusInternalServerError})
+	other := s.AddUser(fieftest.User{Email: "jean@anjou.duchy", Permissions: []string{"castles:read"}})
+	token := s.AccessToken(other.ID, fieftest.Scopes("castles"), fieftest.ACR("1"), fieftest.Permissions("castles:read"))
+	if resp := ev.get(t, "/protected", "", session(token)...); resp.status != 503 || resp.body != "Come back later.\n" {
+		t.Errorf("unavailable: %d %q", resp.status, resp.body)
+	}
+	if n := ev.runs.Load(); n != 1 {
+		t.Errorf("the handler ran %d times, want 1", n)
+	}
+}
+
 // TestMultiTenant: one Authenticator for two Fief tenants; each tenant's
 // tokens are accepted with the tenant's name visible, and a token of an
 // unknown issuer is refused without any request to Fief.
@@ -487,11 +565,12 @@ func TestConcurrent(t *testing.T) {
 func TestConstructorsPanic(t *testing.T) {
 	auth := newEnv(t).auth
 	for name, f := range map[string]func(){
-		"Authenticated(nil)":       func() { fiefecho.Authenticated(nil) },
-		"CurrentUser(nil)":         func() { fiefecho.CurrentUser(nil) },
-		"Middleware(nil)":          func() { fiefecho.Middleware(nil, fiefecho.Config{}) },
-		"Authenticated nil option": func() { fiefecho.Authenticated(auth, nil) },
-		"CurrentUser nil option":   func() { fiefecho.CurrentUser(auth, fief.Optional(), nil) },
+		"Authenticated(nil)":             func() { fiefecho.Authenticated(nil) },
+		"CurrentUser(nil)":               func() { fiefecho.CurrentUser(nil) },
+		"Middleware(nil)":                func() { fiefecho.Middleware(nil, fiefecho.Config{}) },
+		"AuthenticatorErrorHandler(nil)": func() { fiefecho.AuthenticatorErrorHandler(nil) },
+		"Authenticated nil option":       func() { fiefecho.Authenticated(auth, nil) },
+		"CurrentUser nil option":         func() { fiefecho.CurrentUser(auth, fief.Optional(), nil) },
 	} {
 		func() {
 			defer func() {

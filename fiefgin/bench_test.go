@@ -11,8 +11,9 @@ import (
 )
 
 // BenchmarkAuthenticated measures a request through the gin middleware and
-// the net/http middleware it adapts, with a token seen before (the
-// verified-token cache): the difference is the adapter's cost.
+// through the root's net/http middleware, both on the same core, with a
+// token seen before (the verified-token cache): the difference is gin's
+// and the adapter's cost.
 func BenchmarkAuthenticated(b *testing.B) {
 	e := newEnv(b)
 	auth := e.auth(b)

@@ -7,9 +7,11 @@
 // [fief.WithUnauthorizedHandler] and its siblings configure, such as a
 // [fief.LoginFlow]'s redirect to the login page. A refused request is
 // aborted ([gin.Context.Abort]): no later handler runs. The middleware is
-// the root package's net/http middleware ([fief.Authenticator.Authenticated],
-// [fief.Authenticator.CurrentUser]), which authenticates with
-// [fief.Route.AuthenticateRequest], run on gin's response writer and request.
+// a thin layer on the core of package fief, as the root package's net/http
+// middleware ([fief.Authenticator.Authenticated],
+// [fief.Authenticator.CurrentUser]) is: it authenticates with
+// [fief.Route.AuthenticateRequest] and answers a refusal with
+// [fief.Authenticator.Refuse] on gin's response writer.
 //
 //	auth, err := fief.NewAuthenticator(client)
 //	...
@@ -54,8 +56,6 @@
 package fiefgin
 
 import (
-	"net/http"
-
 	"github.com/fief-go/fief"
 	"github.com/gin-gonic/gin"
 )
@@ -103,7 +103,11 @@ func Authenticated(auth *fief.Authenticator, opts ...fief.RouteOption) gin.Handl
 	if auth == nil {
 		panic("fiefgin: Authenticated: nil Authenticator")
 	}
-	return adapt(auth.Authenticated(opts...))
+	// A Route accepts LoadUserInfo and Refresh, which the net/http
+	// Authenticated refuses with a panic: that middleware is built, and
+	// dropped, for its check of opts.
+	_ = auth.Authenticated(opts...)
+	return middleware(auth, auth.Route(opts...))
 }
 
 // CurrentUser returns gin middleware that authenticates like
@@ -118,7 +122,7 @@ func CurrentUser(auth *fief.Authenticator, opts ...fief.RouteOption) gin.Handler
 	if auth == nil {
 		panic("fiefgin: CurrentUser: nil Authenticator")
 	}
-	return adapt(auth.CurrentUser(opts...))
+	return middleware(auth, auth.Route(append(opts[:len(opts):len(opts)], fief.LoadUserInfo())...))
 }
 
 // AccessTokenInfo returns the access token info that the middleware stored
@@ -152,21 +156,21 @@ func Tenant(c *gin.Context) (name string, ok bool) {
 	return fief.TenantFromContext(c.Request.Context())
 }
 
-// adapt returns the gin middleware of a net/http middleware of the root
-// package, which authenticates the request with [fief.Route.AuthenticateRequest]
-// and answers a refusal with the Authenticator's configured handler: gin's
-// response writer goes to it, with the gin.Context alongside, and a request
-// that reaches the end of its chain ([pass]) goes on in gin.
-func adapt(mw func(http.Handler) http.Handler) gin.HandlerFunc {
-	h := mw(http.HandlerFunc(pass))
+// middleware returns the gin middleware of rt: a refusal is answered with
+// the Authenticator's handler of its class ([fief.Authenticator.Refuse]) and
+// aborts the chain; an accepted request goes on with the identity in
+// c.Request's context and in c's keys.
+func middleware(auth *fief.Authenticator, rt *fief.Route) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		w := &passWriter{ResponseWriter: c.Writer, c: c}
-		h.ServeHTTP(w, c.Request)
-		if !w.passed {
+		ctx, err := rt.AuthenticateRequest(c.Request)
+		if err != nil {
+			auth.Refuse(c.Writer, c.Request, err)
 			c.Abort()
 			return
 		}
-		ctx := c.Request.Context()
+		if ctx != c.Request.Context() { // else anonymous, on an Optional route
+			c.Request = c.Request.WithContext(ctx)
+		}
 		if info, ok := fief.AccessTokenInfoFromContext(ctx); ok {
 			c.Set(AccessTokenInfoKey, info)
 		}
@@ -176,34 +180,6 @@ func adapt(mw func(http.Handler) http.Handler) gin.HandlerFunc {
 		if name, ok := fief.TenantFromContext(ctx); ok {
 			c.Set(TenantKey, name)
 		}
-	}
-}
-
-// passWriter is gin's response writer with the gin.Context of its request,
-// as the net/http middleware gets it.
-type passWriter struct {
-	gin.ResponseWriter
-	c      *gin.Context
-	passed bool
-}
-
-// Unwrap returns gin's response writer, for [http.ResponseController].
-func (w *passWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// pass is the handler after the net/http middleware: the request was
-// accepted, and r is the request with the identity in its context (or the
-// request itself, anonymous on an Optional route).
-func pass(w http.ResponseWriter, r *http.Request) {
-	for {
-		if pw, ok := w.(*passWriter); ok {
-			pw.passed = true
-			pw.c.Request = r
-			return
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			panic("fiefgin: the net/http middleware did not pass gin's response writer on")
-		}
-		w = u.Unwrap()
+		c.Next()
 	}
 }

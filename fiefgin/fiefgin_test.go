@@ -470,3 +470,19 @@ func TestPanics(t *testing.T) {
 		mustPanic(t, name, f)
 	}
 }
+
+// TestCurrentUserKeepsOptions: CurrentUser adds LoadUserInfo without
+// writing into the caller's slice of options.
+func TestCurrentUserKeepsOptions(t *testing.T) {
+	e := newEnv(t)
+	auth := e.auth(t)
+	opts := make([]fief.RouteOption, 1, 4)
+	opts[0] = fief.Optional()
+	spare := opts[:2]
+	spare[1] = fief.RequireScopes("marker")
+	fiefgin.CurrentUser(auth, opts...)
+	a := serve(t, false, func(r *gin.Engine, a *app) {
+		r.GET("/castles", fiefgin.Authenticated(auth, spare...), a.Echo)
+	})
+	refForbidden.check(t, get(t, a.URL+"/castles", bearer(e.token())))
+}

@@ -16,6 +16,13 @@
 //	codes.PermissionDenied  "permission denied"           a scope, the ACR or a permission is missing
 //	codes.PermissionDenied  "permission denied: no authentication policy for this method"
 //	codes.Unavailable       "authentication unavailable"  Fief cannot be used
+//	codes.Canceled          "context canceled"            the call was canceled while Fief was waited for
+//	codes.DeadlineExceeded  "context deadline exceeded"   the call's deadline passed meanwhile
+//
+// The last two are the status of the call's context
+// ([google.golang.org/grpc/status.FromContextError]): a call that ends while
+// the key set or the user's info is being fetched is not Fief's failure, and
+// a client that retries Unavailable calls does not retry one it gave up on.
 //
 // Authorization metadata is read as the net/http middleware reads the
 // Authorization header ([fief.Route.AuthenticateAuthorization]): several

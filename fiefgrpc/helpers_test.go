@@ -156,8 +156,9 @@ func tokenHash(token string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// serve runs a gRPC server on 127.0.0.1 with the health service, fg's
-// interceptors and opts, until the test ends, and returns its address.
+// serve runs a gRPC server on 127.0.0.1 with the health service, opts and
+// fg's interceptors, until the test ends, and returns its address.
+// Interceptors in opts run before fg's, around them.
 func serve(t testing.TB, fg *fiefgrpc.Interceptor, opts ...grpc.ServerOption) (string, *healthServer) {
 	t.Helper()
 	h := new(healthServer)
@@ -165,7 +166,7 @@ func serve(t testing.TB, fg *fiefgrpc.Interceptor, opts ...grpc.ServerOption) (s
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append(append(fg.ServerOptions(), grpc.UnknownServiceHandler(h.unknown)), opts...)
+	opts = append(append(opts[:len(opts):len(opts)], fg.ServerOptions()...), grpc.UnknownServiceHandler(h.unknown))
 	s := grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(s, h)
 	go func() { _ = s.Serve(lis) }()

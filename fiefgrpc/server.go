@@ -289,6 +289,11 @@ func (i *Interceptor) authenticate(ctx context.Context, fullMethod string) (cont
 		return ctx, status.Error(codes.Unauthenticated, msgUnauthenticated)
 	case errors.Is(err, fief.ErrForbidden):
 		return ctx, status.Error(codes.PermissionDenied, msgForbidden)
+	case errors.Is(err, fief.ErrUnavailable) && ctx.Err() != nil:
+		// The call ended (canceled, or past its deadline) while Fief was
+		// waited for: Fief is not at fault, and a client that retries on
+		// Unavailable must not retry a call it gave up on.
+		return ctx, status.FromContextError(ctx.Err()).Err()
 	}
 	return ctx, status.Error(codes.Unavailable, msgUnavailable)
 }

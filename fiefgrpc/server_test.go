@@ -2,6 +2,7 @@ package fiefgrpc_test
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,7 +12,11 @@ import (
 	"github.com/fief-go/fief"
 	"github.com/fief-go/fief/fiefgrpc"
 	"github.com/fief-go/fief/fieftest"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // kinds are the two interceptors' methods: Check is unary, Watch streams.
@@ -98,6 +103,113 @@ func TestFiefUnavailable(t *testing.T) {
 		t.Errorf("the handler ran %d times", n)
 	}
 }
+
+// TestCallEnded: a call that ends while the interceptor waits for Fief (the
+// key set's first fetch, slow here) is answered with the status of its
+// context, DeadlineExceeded or Canceled, not Unavailable: Fief is not at
+// fault. A client whose own deadline passed, or that canceled, reports that
+// whatever the server answers, so an interceptor around fiefgrpc's reads
+// the server's answer; when the server's own timeout ends the call, the
+// client gets the answer over the wire. The handler never runs.
+//
+// The caller's deadline reaches the server as grpc-timeout, and the
+// client resets the stream when it passes: the server's context ends by
+// whichever comes first, its deadline or the reset (Canceled).
+func TestCallEnded(t *testing.T) {
+	srv := newFief(t)
+	u := addUser(srv)
+	srv.SetFault(fieftest.EndpointJWKS, fieftest.Fault{Latency: time.Minute})
+	answers := make(chan error, 1) // what the server answered, one call at a time
+	serverTimeout := func(ctx context.Context) (context.Context, context.CancelFunc) {
+		if v := metadata.ValueFromIncomingContext(ctx, "x-server-timeout"); len(v) == 1 {
+			if d, err := time.ParseDuration(v[0]); err == nil {
+				return context.WithTimeout(ctx, d)
+			}
+		}
+		return ctx, func() {}
+	}
+	outer := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			ctx, cancel := serverTimeout(ctx)
+			defer cancel()
+			resp, err := handler(ctx, req)
+			answers <- err
+			return resp, err
+		}),
+		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			ctx, cancel := serverTimeout(ss.Context())
+			defer cancel()
+			err := handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+			answers <- err
+			return err
+		}),
+	}
+	addr, h := serve(t, newInterceptor(t, newAuth(t, srv), fiefgrpc.WithDefault()), outer...)
+	conn := dial(t, addr)
+	const wait = 200 * time.Millisecond
+	for _, k := range kinds {
+		for _, c := range []struct {
+			name string
+			ctx  func() (context.Context, context.CancelFunc)
+			want codes.Code
+			also codes.Code // another answer the server may give (OK: none)
+			msg  string     // the client's message when the server's answer reaches it
+		}{
+			{"caller's deadline", func() (context.Context, context.CancelFunc) { return context.WithTimeout(t.Context(), wait) },
+				codes.DeadlineExceeded, codes.Canceled, ""},
+			{"caller cancels", func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithCancel(t.Context())
+				time.AfterFunc(wait, cancel)
+				return ctx, cancel
+			}, codes.Canceled, codes.OK, ""},
+			{"server's timeout", func() (context.Context, context.CancelFunc) {
+				ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+				return metadata.AppendToOutgoingContext(ctx, "x-server-timeout", wait.String()), cancel
+			}, codes.DeadlineExceeded, codes.OK, "context deadline exceeded"},
+		} {
+			t.Run(k.name+"/"+c.name, func(t *testing.T) {
+				ctx, cancel := c.ctx()
+				defer cancel()
+				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", bearer(token(srv, u))[0])
+				client := healthpb.NewHealthClient(conn)
+				var err error
+				if k.method == mCheck {
+					_, err = client.Check(ctx, &healthpb.HealthCheckRequest{})
+				} else {
+					var stream grpc.ServerStreamingClient[healthpb.HealthCheckResponse]
+					if stream, err = client.Watch(ctx, &healthpb.HealthCheckRequest{}); err == nil {
+						_, err = stream.Recv()
+					}
+				}
+				var answer error
+				select {
+				case answer = <-answers:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the server did not answer")
+				}
+				if code := status.Code(answer); code != c.want && (c.also == codes.OK || code != c.also) {
+					t.Errorf("the server answered %v, want %v", answer, c.want)
+				}
+				if c.msg != "" {
+					wantStatus(t, err, c.want, c.msg)
+				} else if status.Code(err) != c.want {
+					t.Errorf("the client got %v, want %v", err, c.want)
+				}
+			})
+		}
+	}
+	if n := h.calls.Load(); n != 0 {
+		t.Errorf("the handler ran %d times", n)
+	}
+}
+
+// ctxStream is a server stream with another context.
+type ctxStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *ctxStream) Context() context.Context { return s.ctx }
 
 // TestOptional: an Optional method lets calls without a usable token
 // through anonymously (malformed authorization metadata included, as the

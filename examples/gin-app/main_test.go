@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,6 +75,39 @@ func TestMe(t *testing.T) {
 	}
 	if got.ID != app.Fief.User.ID || got.Email != devfief.DemoEmail || !slices.Equal(got.Permissions, devfief.DemoPermissions()) {
 		t.Errorf("got %+v", got)
+	}
+}
+
+// TestOneTokenCheckPerRequest: every API route authenticates its request
+// once, as the client's hooks count the token checks.
+func TestOneTokenCheckPerRequest(t *testing.T) {
+	f := exampletest.Fief(t)
+	var checks atomic.Int64
+	client, err := fief.New(f.BaseURL, f.Server.ClientID, f.Server.ClientSecret, fief.WithHooks(&fief.Hooks{
+		TokenChecked: func(context.Context, fief.TokenCheck) { checks.Add(1) },
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appURL := exampletest.ServeApp(t, f, func(_ *fief.Client, appURL string) (http.Handler, error) {
+		return newApp(client, config{URL: appURL}, slog.New(slog.DiscardHandler))
+	})
+	token := exampletest.Bearer(f.Server.AccessToken(f.User.ID, fieftest.Permissions(permRead, permDelete)))
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"GET", "/api/castles", http.StatusOK},
+		{"DELETE", "/api/castles/nantes", http.StatusNoContent},
+		{"GET", "/api/me", http.StatusOK},
+	} {
+		before := checks.Load()
+		if resp, body := exampletest.Call(t, c.method, appURL+c.path, token); resp.StatusCode != c.status {
+			t.Fatalf("%s %s: %d %s, want %d", c.method, c.path, resp.StatusCode, body, c.status)
+		}
+		if n := checks.Load() - before; n != 1 {
+			t.Errorf("%s %s: %d token checks, want 1", c.method, c.path, n)
+		}
 	}
 }
 
