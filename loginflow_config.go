@@ -208,6 +208,7 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	if !f.secure && (strings.HasPrefix(f.sessionCookie, hostPrefix) || strings.HasPrefix(f.sessionCookie, securePrefix)) {
 		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q needs Secure cookies, but InsecureCookies is set", f.sessionCookie)
 	}
+	f.extractor = CookieToken(f.sessionCookie)
 	f.refreshCookie = refreshCookieName(f.sessionCookie, f.secure)
 	switch {
 	case !f.refresh && (f.refreshMargin != 0 || f.maxSessionAge != 0 || f.coordinator != nil):

@@ -209,7 +209,8 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) Outcome {
 	}
 	// The token goes into the cookie the middleware reads: make sure the
 	// middleware will accept it, rather than send the user round in circles.
-	info, err := f.client.ValidateAccessToken(ctx, tokens.AccessToken)
+	// The login is reported by Hooks.LoginDone, not as a token check.
+	info, _, err := f.client.verifyAccessToken(ctx, tokens.AccessToken)
 	if err != nil {
 		return f.exchangeFailed(w, r, err)
 	}
@@ -337,8 +338,8 @@ func (f *LoginFlow) Logout() http.Handler {
 		}
 		ctx := r.Context()
 		var userID string
-		if token, err := f.Extractor().Extract(r); err == nil && token != "" {
-			if info, err := f.client.ValidateAccessToken(ctx, token); err == nil {
+		if token, err := f.extractor.Extract(r); err == nil && token != "" {
+			if info, _, err := f.client.verifyAccessToken(ctx, token); err == nil {
 				userID = info.UserID()
 			}
 		}

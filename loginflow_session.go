@@ -259,8 +259,10 @@ func (f *LoginFlow) serveSession(w http.ResponseWriter, r *http.Request, next ht
 	now := f.now()
 	var remaining time.Duration
 	valid := false
-	if token, err := f.Extractor().Extract(r); err == nil && token != "" {
-		info, err := f.client.ValidateAccessToken(ctx, token)
+	if token, err := f.extractor.Extract(r); err == nil && token != "" {
+		// Not ValidateAccessToken, which would report a token check of its
+		// own (Hooks.TokenChecked) before the Authenticator's.
+		info, _, err := f.client.verifyAccessToken(ctx, token)
 		switch {
 		case err == nil:
 			remaining, valid = info.Expiry().Sub(now), true
@@ -421,7 +423,7 @@ func (f *LoginFlow) refreshAtFief(ctx context.Context, st *refreshState) (*refre
 		}
 		return nil, err
 	}
-	info, err := f.client.ValidateAccessToken(ctx, tokens.AccessToken)
+	info, _, err := f.client.verifyAccessToken(ctx, tokens.AccessToken)
 	switch {
 	case errors.Is(err, ErrDiscovery):
 		f.log(ctx, slog.LevelWarn, "fief: session refresh failed: Fief unavailable", err)
