@@ -163,19 +163,9 @@ func openValue(aead cipher.AEAD, value string, maxLen int, additionalData []byte
 	return plain, err == nil
 }
 
-// validCookieName reports whether name is an RFC 6265 token.
-func validCookieName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
+// validCookieName reports whether name is an RFC 6265 token, as net/http
+// requires of the cookies it sets.
+func validCookieName(name string) bool { return (&http.Cookie{Name: name}).Valid() == nil }
 
 // flowState is what a flow cookie holds.
 type flowState struct {
