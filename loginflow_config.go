@@ -286,5 +286,6 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 		f.errorPage = f.defaultErrorPage
 	}
 	f.consumed.set.Max = maxConsumed
+	f.refreshes.recent.Max = maxRecentRefreshes
 	return f, nil
 }
