@@ -276,6 +276,9 @@ const (
 	lfMsgFiefError   = "The authentication server could not log you in."
 )
 
+// lfRefreshKey is the CookieKey of the envs with RefreshSessions.
+var lfRefreshKey = []byte("fief-go test key of refreshed sessions")
+
 type lfEnv struct {
 	srv    *fieftest.Server
 	user   fieftest.User
@@ -344,6 +347,9 @@ func newLFEnv(t *testing.T, o lfOptions) *lfEnv {
 		RefreshSessions: o.refresh,
 	}
 	authOpts := []fief.AuthOption{}
+	if o.refresh {
+		cfg.CookieKey = lfRefreshKey // refresh cookies need a configured key
+	}
 	if o.cache {
 		e.cache = memCache(t, 100, time.Hour)
 		cfg.UserInfoCache = e.cache

@@ -92,6 +92,7 @@ type LoginFlow struct {
 	callbackPath    string
 	scopes          []string
 	sessionCookie   string
+	extractor       Extractor // of the session cookie
 	flowPrefix      string
 	bindPrefix      string
 	secure          bool
@@ -127,7 +128,7 @@ func (f *LoginFlow) pathMismatch(r *http.Request) []slog.Attr {
 }
 
 // Extractor returns the Extractor of the session cookie, for WithExtractor.
-func (f *LoginFlow) Extractor() Extractor { return CookieToken(f.sessionCookie) }
+func (f *LoginFlow) Extractor() Extractor { return f.extractor }
 
 // single returns the value of parameter k when it is given once, else "".
 func single(q url.Values, k string) string {

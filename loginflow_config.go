@@ -42,13 +42,20 @@ type LoginFlowConfig struct {
 	SessionCookie string
 
 	// CookieKey is the secret that seals (encrypts and authenticates, with
-	// AES-256-GCM) the cookies holding the state of logins in progress, and
-	// from which their PKCE verifiers are derived (with HMAC-SHA256). It
-	// must be at least 32 bytes of random data. When nil, a random key is
-	// made for the process: logins in progress then fail after a restart,
-	// and an application served by several instances must set the same key
-	// on all of them, since the callback may reach another instance than
-	// the login did.
+	// AES-256-GCM) the cookies holding the state of logins in progress and,
+	// with RefreshSessions, the refresh cookies and the refresh outcomes
+	// shared through a RefreshCoordinator, and from which the PKCE
+	// verifiers and the IDs of refresh tokens are derived (with
+	// HMAC-SHA256); each use has its own key, derived with HKDF-SHA256. It
+	// must be at least 32 bytes of random data, the same on every instance
+	// of the application: the callback may reach another instance than the
+	// login did, and any instance may refresh any session. Changing it
+	// fails the logins in progress and ends every refreshed session (there
+	// is no key ring).
+	//
+	// RefreshSessions requires it. Without RefreshSessions it may be nil: a
+	// random key is then made for the process, and logins in progress fail
+	// after a restart or on another instance.
 	CookieKey []byte
 
 	// InsecureCookies drops the Secure attribute from every cookie, which a
@@ -88,12 +95,15 @@ type LoginFlowConfig struct {
 	// contain tokens, refresh tokens, codes or verifiers.
 	Logger *slog.Logger
 
-	// RefreshSessions makes sessions outlive their access token. The login
+	// RefreshSessions makes sessions outlive their access token. It
+	// requires CookieKey: a key made for the process would end every
+	// session at a restart, and on every other instance. The login
 	// requests the offline_access scope; the refresh token Fief returns is
 	// kept in a second cookie (named after SessionCookie, with "_refresh"
-	// and the __Host- prefix, HttpOnly, SameSite=Lax, Path=/), sealed with
-	// AES-256-GCM under a key derived from CookieKey, so that neither the
-	// browser's scripts nor its user can read it; and [LoginFlow.Session],
+	// and, unless InsecureCookies, the __Host- prefix; HttpOnly,
+	// SameSite=Lax, Path=/), sealed with AES-256-GCM under a key derived
+	// from CookieKey, so that neither the browser's scripts nor its user
+	// can read it; and [LoginFlow.Session],
 	// placed in front of the Authenticator, refreshes the tokens when the
 	// access token has expired or is about to, rotation-safe across
 	// concurrent requests. Every instance of the application refreshes any
@@ -208,6 +218,7 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 	if !f.secure && (strings.HasPrefix(f.sessionCookie, hostPrefix) || strings.HasPrefix(f.sessionCookie, securePrefix)) {
 		return nil, fmt.Errorf("fief: NewLoginFlow: SessionCookie %q needs Secure cookies, but InsecureCookies is set", f.sessionCookie)
 	}
+	f.extractor = CookieToken(f.sessionCookie)
 	f.refreshCookie = refreshCookieName(f.sessionCookie, f.secure)
 	switch {
 	case !f.refresh && (f.refreshMargin != 0 || f.maxSessionAge != 0 || f.coordinator != nil):
@@ -229,6 +240,12 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 		f.flowPrefix, f.bindPrefix = securePrefix+flowCookieBase, hostPrefix+bindCookieBase
 	}
 	key := cfg.CookieKey
+	if key == nil && f.refresh {
+		// Refresh cookies last up to MaxSessionAge: under a key of this
+		// process they would stop opening at its restart, and on every
+		// other instance, ending sessions silently.
+		return nil, errors.New("fief: NewLoginFlow: RefreshSessions needs a CookieKey: refresh cookies sealed with a key made for this process would stop opening after a restart and on other instances, ending every session")
+	}
 	if key == nil {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
@@ -269,5 +286,6 @@ func NewLoginFlow(c *Client, cfg LoginFlowConfig) (*LoginFlow, error) {
 		f.errorPage = f.defaultErrorPage
 	}
 	f.consumed.set.Max = maxConsumed
+	f.refreshes.recent.Max = maxRecentRefreshes
 	return f, nil
 }

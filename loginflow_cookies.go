@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -63,38 +64,108 @@ const (
 )
 
 // newFlowKeys derives from the configured secret, each bound to its
-// purpose, the flow cookies' AES-256-GCM key and the HMAC-SHA256 key that
-// derives PKCE verifiers from states.
+// purpose, the flow cookies' AEAD and the HMAC-SHA256 key that derives
+// PKCE verifiers from states.
 func newFlowKeys(secret []byte) (cipher.AEAD, []byte, error) {
-	key, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow cookie v2", 32)
+	aead, err := newAEAD(secret, "fief-go login flow cookie v2")
 	if err != nil {
-		return nil, nil, fmt.Errorf("deriving the cookie key: %w", err)
+		return nil, nil, fmt.Errorf("the flow cookie key: %w", err)
 	}
 	verifierKey, err := hkdf.Key(sha256.New, secret, nil, "fief-go login flow PKCE verifier v1", 32)
 	if err != nil {
 		return nil, nil, fmt.Errorf("deriving the verifier key: %w", err)
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	return aead, verifierKey, err
+	return aead, verifierKey, nil
 }
 
-// validCookieName reports whether name is an RFC 6265 token.
-func validCookieName(name string) bool {
-	if name == "" {
-		return false
+// newAEAD returns the AES-256-GCM AEAD under the key HKDF-SHA256 derives
+// from secret for label. It draws a random 96-bit nonce for each Seal and
+// puts it before the ciphertext, where Open takes it from: its NonceSize
+// is 0 and its Overhead 28 bytes. It is [cipher.NewGCMWithRandomNonce],
+// which FIPS 140-only mode (GODEBUG=fips140=only) allows where it refuses
+// nonces of the caller's; where that refuses a block cipher other than the
+// standard library's AES (GOEXPERIMENT=boringcrypto), it is the same
+// layout over [cipher.NewGCM]. Each opens what the other sealed, and what
+// earlier versions sealed as the nonce followed by cipher.NewGCM's Seal.
+func newAEAD(secret []byte, label string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, secret, nil, label, 32)
+	if err != nil {
+		return nil, fmt.Errorf("deriving the key: %w", err)
 	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, c) >= 0 {
-			return false
-		}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("AES: %w", err)
 	}
-	return true
+	if aead, err := cipher.NewGCMWithRandomNonce(block); err == nil {
+		return aead, nil
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("GCM: %w", err)
+	}
+	return randomNonceGCM{aead}, nil
 }
+
+// randomNonceGCM is the layout of [cipher.NewGCMWithRandomNonce] over a
+// GCM that takes nonces: Seal draws a random nonce and puts it before the
+// ciphertext, Open takes it from there. Unlike the standard library's, its
+// Open's dst must not overlap the ciphertext (callers pass nil).
+type randomNonceGCM struct{ gcm cipher.AEAD }
+
+func (g randomNonceGCM) NonceSize() int { return 0 }
+
+func (g randomNonceGCM) Overhead() int { return g.gcm.NonceSize() + g.gcm.Overhead() }
+
+func (g randomNonceGCM) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
+	if len(nonce) != 0 {
+		panic("fief: a nonce passed to an AEAD that draws its own")
+	}
+	// In a buffer of its own, which cannot overlap plaintext.
+	n := g.gcm.NonceSize()
+	sealed := make([]byte, n, n+len(plaintext)+g.gcm.Overhead())
+	_, _ = rand.Read(sealed)
+	sealed = g.gcm.Seal(sealed, sealed, plaintext, additionalData)
+	if dst == nil {
+		return sealed
+	}
+	return append(dst, sealed...)
+}
+
+func (g randomNonceGCM) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error) {
+	if len(nonce) != 0 {
+		panic("fief: a nonce passed to an AEAD that draws its own")
+	}
+	n := g.gcm.NonceSize()
+	if len(ciphertext) < n+g.gcm.Overhead() {
+		return nil, errors.New("cipher: message authentication failed")
+	}
+	return g.gcm.Open(dst, ciphertext[:n], ciphertext[n:], additionalData)
+}
+
+// sealValue returns plain sealed with additionalData by aead (one of
+// newAEAD's), base64url-encoded without padding: a cookie value.
+func sealValue(aead cipher.AEAD, plain, additionalData []byte) string {
+	return base64.RawURLEncoding.EncodeToString(aead.Seal(nil, nil, plain, additionalData))
+}
+
+// openValue returns the plaintext that sealValue sealed with
+// additionalData in value, and false when value is longer than maxLen, is
+// not base64url or does not open.
+func openValue(aead cipher.AEAD, value string, maxLen int, additionalData []byte) ([]byte, bool) {
+	if len(value) > maxLen {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(value)
+	if err != nil {
+		return nil, false
+	}
+	plain, err := aead.Open(nil, nil, b, additionalData)
+	return plain, err == nil
+}
+
+// validCookieName reports whether name is an RFC 6265 token, as net/http
+// requires of the cookies it sets.
+func validCookieName(name string) bool { return (&http.Cookie{Name: name}).Valid() == nil }
 
 // flowState is what a flow cookie holds.
 type flowState struct {
@@ -164,29 +235,21 @@ func (f *LoginFlow) flowAD(id, binding, state string) []byte {
 // expiry (8 bytes, big-endian), the least ACR (1 byte) and the return-to
 // path.
 func (f *LoginFlow) seal(id, binding, state string, st flowState) string {
-	n := f.aead.NonceSize()
-	buf := make([]byte, n, n+9+len(st.ReturnTo)+f.aead.Overhead())
-	_, _ = rand.Read(buf)
-	plain := binary.BigEndian.AppendUint64(buf[n:], uint64(st.Expires))
+	plain := make([]byte, 0, 9+len(st.ReturnTo))
+	plain = binary.BigEndian.AppendUint64(plain, uint64(st.Expires))
 	plain = append(plain, byte(st.ACR))
 	plain = append(plain, st.ReturnTo...)
-	// In place: the ciphertext overwrites the plaintext, after the nonce.
-	return base64.RawURLEncoding.EncodeToString(f.aead.Seal(buf, buf[:n], plain, f.flowAD(id, binding, state)))
+	return sealValue(f.aead, plain, f.flowAD(id, binding, state))
 }
 
 // open decrypts and authenticates the value of the flow cookie of the flow
 // with id and state with the value of a binding cookie.
 func (f *LoginFlow) open(id, binding, state, value string) (*flowState, bool) {
-	if len(value) > maxFlowCookie || len(binding) != base64.RawURLEncoding.EncodedLen(bindingBytes) {
+	if len(binding) != base64.RawURLEncoding.EncodedLen(bindingBytes) {
 		return nil, false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(value)
-	if err != nil || len(b) < f.aead.NonceSize()+9+f.aead.Overhead() {
-		return nil, false
-	}
-	n := f.aead.NonceSize()
-	plain, err := f.aead.Open(nil, b[:n], b[n:], f.flowAD(id, binding, state))
-	if err != nil || len(plain) < 9 {
+	plain, ok := openValue(f.aead, value, maxFlowCookie, f.flowAD(id, binding, state))
+	if !ok || len(plain) < 9 {
 		return nil, false
 	}
 	return &flowState{ReturnTo: string(plain[9:]), Expires: int64(binary.BigEndian.Uint64(plain)), ACR: ACR(plain[8])}, true

@@ -209,7 +209,8 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) Outcome {
 	}
 	// The token goes into the cookie the middleware reads: make sure the
 	// middleware will accept it, rather than send the user round in circles.
-	info, err := f.client.ValidateAccessToken(ctx, tokens.AccessToken)
+	// The login is reported by Hooks.LoginDone, not as a token check.
+	info, _, err := f.client.verifyAccessToken(ctx, tokens.AccessToken)
 	if err != nil {
 		return f.exchangeFailed(w, r, err)
 	}
@@ -309,11 +310,21 @@ func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err e
 }
 
 // Logout returns the handler that logs the user out: it deletes the
-// session cookie, removes the user's entry from the [UserInfoCache] (when one
-// is configured and the cookie held a valid token) and redirects (303) to
-// Fief's logout page, which ends the Fief session and sends the browser to
-// AfterLogout. Fief does not revoke access tokens: a copy of the token
-// stays valid until it expires.
+// session cookie (and the refresh cookie), removes the user's entry from
+// the [UserInfoCache] when one is configured, calls OnLogout, and
+// redirects (303) to Fief's logout page, which ends the Fief session and
+// sends the browser to AfterLogout. Fief does not revoke access tokens: a
+// copy of the token stays valid until it expires.
+//
+// The user is the one of the session cookie's token when it is valid,
+// else, with RefreshSessions, the one the refresh cookie holds (sealed by
+// the flow, so authentic), else none: OnLogout then gets "" and no cache
+// entry is removed. With RefreshSessions, Logout also spends the refresh
+// token at Fief, so that a copy of the refresh cookie is worthless: Fief
+// has no revocation endpoint, and a refresh narrowed to the openid scope
+// consumes the token without issuing another. That is a request to Fief
+// on the logout's path, bounded by 5 seconds; when it fails, the failure
+// is logged and the logout goes on.
 //
 // It answers POST only (405 with Allow: POST otherwise), so that a link,
 // an image or a redirect on another site cannot log the user out, and
@@ -337,8 +348,8 @@ func (f *LoginFlow) Logout() http.Handler {
 		}
 		ctx := r.Context()
 		var userID string
-		if token, err := f.Extractor().Extract(r); err == nil && token != "" {
-			if info, err := f.client.ValidateAccessToken(ctx, token); err == nil {
+		if token, err := f.extractor.Extract(r); err == nil && token != "" {
+			if info, _, err := f.client.verifyAccessToken(ctx, token); err == nil {
 				userID = info.UserID()
 			}
 		}

@@ -507,6 +507,7 @@ func TestNewLoginFlowConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	const cb = "https://app.example.com/auth-callback"
+	key := make([]byte, 32)
 	tests := []struct {
 		name string
 		cfg  fief.LoginFlowConfig
@@ -529,9 +530,10 @@ func TestNewLoginFlowConfig(t *testing.T) {
 		{"relative AfterLogout", fief.LoginFlowConfig{RedirectURI: cb, AfterLogout: "/bye"}, false},
 		{"DefaultReturnTo off site", fief.LoginFlowConfig{RedirectURI: cb, DefaultReturnTo: "//evil.com"}, false},
 		{"DefaultReturnTo", fief.LoginFlowConfig{RedirectURI: cb, DefaultReturnTo: "/dashboard"}, true},
-		{"refresh", fief.LoginFlowConfig{RedirectURI: cb, RefreshSessions: true, RefreshMargin: time.Second, MaxSessionAge: time.Hour}, true},
-		{"negative RefreshMargin", fief.LoginFlowConfig{RedirectURI: cb, RefreshSessions: true, RefreshMargin: -time.Second}, false},
-		{"negative MaxSessionAge", fief.LoginFlowConfig{RedirectURI: cb, RefreshSessions: true, MaxSessionAge: -time.Second}, false},
+		{"refresh", fief.LoginFlowConfig{RedirectURI: cb, CookieKey: key, RefreshSessions: true, RefreshMargin: time.Second, MaxSessionAge: time.Hour}, true},
+		{"refresh without CookieKey", fief.LoginFlowConfig{RedirectURI: cb, RefreshSessions: true}, false},
+		{"negative RefreshMargin", fief.LoginFlowConfig{RedirectURI: cb, CookieKey: key, RefreshSessions: true, RefreshMargin: -time.Second}, false},
+		{"negative MaxSessionAge", fief.LoginFlowConfig{RedirectURI: cb, CookieKey: key, RefreshSessions: true, MaxSessionAge: -time.Second}, false},
 		{"RefreshMargin without refresh", fief.LoginFlowConfig{RedirectURI: cb, RefreshMargin: time.Second}, false},
 		{"MaxSessionAge without refresh", fief.LoginFlowConfig{RedirectURI: cb, MaxSessionAge: time.Hour}, false},
 		{"RefreshCoordinator without refresh", fief.LoginFlowConfig{RedirectURI: cb, RefreshCoordinator: newMemCoordinator()}, false},
@@ -549,6 +551,12 @@ func TestNewLoginFlowConfig(t *testing.T) {
 	}
 	if _, err := fief.NewLoginFlow(nil, fief.LoginFlowConfig{RedirectURI: cb}); err == nil {
 		t.Error("NewLoginFlow(nil): no error")
+	}
+	// Refresh cookies outlive the process: a key made for it would end
+	// every session at a restart, and on other instances.
+	if _, err := fief.NewLoginFlow(client, fief.LoginFlowConfig{RedirectURI: cb, RefreshSessions: true}); err == nil ||
+		!strings.Contains(err.Error(), "RefreshSessions needs a CookieKey") {
+		t.Errorf("RefreshSessions without CookieKey: %v, want an error that says why", err)
 	}
 	// A client that refuses its own tokens would refuse every session.
 	for _, tc := range []struct {

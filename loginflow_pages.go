@@ -2,8 +2,8 @@ package fief
 
 import (
 	"bytes"
+	"html/template"
 	"net/http"
-	"text/template"
 )
 
 // The messages of the error page: fixed text, never request data.

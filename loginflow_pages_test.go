@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/fief-go/fief"
 )
 
 func TestLoginFlowFiefError(t *testing.T) {
@@ -50,4 +52,25 @@ func TestLoginFlowFiefError(t *testing.T) {
 		t.Fatalf("Fief's answer: %v %v", loc, err)
 	}
 	e.checkErrorPage(t, e.get(t, loc.String()), http.StatusBadRequest, "You need to log in to continue.")
+}
+
+// TestLoginFlowErrorPageEscapes: the error page's link home comes from
+// DefaultReturnTo, whose query cleanReturnTo passes through raw; markup in
+// it comes out escaped, without breaking out of the href attribute.
+func TestLoginFlowErrorPageEscapes(t *testing.T) {
+	const home = `/?"><b>x</b>`
+	e := newLFEnv(t, lfOptions{config: func(c *fief.LoginFlowConfig) { c.DefaultReturnTo = home }})
+	resp := e.get(t, e.appURL+"/auth-callback")
+	e.checkErrorPage(t, resp, http.StatusBadRequest, lfMsgIncomplete)
+	if strings.Contains(resp.body, "<b>") {
+		t.Errorf("the page has the markup of DefaultReturnTo: %s", resp.body)
+	}
+	_, rest, ok := strings.Cut(resp.body, `<a href="`)
+	href, after, ok2 := strings.Cut(rest, `"`)
+	if !ok || !ok2 || !strings.HasPrefix(after, ">Back to the application</a>") || strings.ContainsAny(href, `<>"`) {
+		t.Errorf("the link home is broken: %s", resp.body)
+	}
+	if u, err := url.Parse(href); err != nil || u.Path != "/" || !u.Query().Has(`"><b>x</b>`) {
+		t.Errorf("the link home %q does not lead to DefaultReturnTo (%v)", href, err)
+	}
 }

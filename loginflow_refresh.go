@@ -75,10 +75,12 @@ const (
 // refreshGroup collapses the concurrent refreshes of one refresh token, by
 // key, into one call, and remembers each outcome (a success or a refusal)
 // for RefreshReuseWindow. Its lock is taken only by requests that refresh.
+// The zero refreshGroup remembers outcomes without bound: NewLoginFlow
+// bounds its flow's to maxRecentRefreshes.
 type refreshGroup struct {
 	mu     sync.Mutex
 	calls  map[[32]byte]*refreshCall
-	recent expiring.Map[*refreshOutcome] // bounded by maxRecentRefreshes
+	recent expiring.Map[*refreshOutcome]
 }
 
 // refreshCall is one refresh in progress. Unlike the userinfo flight, it
@@ -147,9 +149,8 @@ func (g *refreshGroup) run(ctx context.Context, cancel context.CancelFunc, key [
 }
 
 // remember keeps out for key until RefreshReuseWindow after now, dropping
-// expired outcomes and, beyond maxRecentRefreshes, the oldest. g.mu is held.
+// expired outcomes and, beyond g.recent.Max, the oldest. g.mu is held.
 func (g *refreshGroup) remember(key [32]byte, out *refreshOutcome, now time.Time) {
-	g.recent.Max = maxRecentRefreshes
 	g.recent.Put(key, out, now, now.Add(RefreshReuseWindow))
 }
 

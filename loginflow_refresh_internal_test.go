@@ -17,6 +17,7 @@ func refreshKeyOf(i int) [32]byte { return sha256.Sum256(fmt.Append(nil, i)) }
 // outcomes (not errors) for RefreshReuseWindow, bounded in number.
 func TestRefreshGroup(t *testing.T) {
 	var g refreshGroup
+	g.recent.Max = maxRecentRefreshes // as NewLoginFlow bounds it
 	var mu sync.Mutex
 	clock := time.Now()
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
@@ -81,6 +82,25 @@ func TestRefreshGroup(t *testing.T) {
 	g.mu.Unlock()
 	if n > maxRecentRefreshes || oldest || !newest {
 		t.Errorf("%d outcomes remembered, oldest %v, newest %v; want at most %d, the newest", n, oldest, newest, maxRecentRefreshes)
+	}
+}
+
+// NewLoginFlow bounds the memories of its flow: the consumed flows and the
+// remembered refreshes.
+func TestLoginFlowBounds(t *testing.T) {
+	c, err := New("https://fief.example.com", "id", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, refresh := range []bool{false, true} {
+		cfg := LoginFlowConfig{RedirectURI: "https://app.example.com/cb", RefreshSessions: refresh, CookieKey: make([]byte, 32)}
+		f, err := NewLoginFlow(c, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.consumed.set.Max != maxConsumed || f.refreshes.recent.Max != maxRecentRefreshes {
+			t.Errorf("refresh %v: bounds %d and %d, want %d and %d", refresh, f.consumed.set.Max, f.refreshes.recent.Max, maxConsumed, maxRecentRefreshes)
+		}
 	}
 }
 

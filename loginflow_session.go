@@ -2,13 +2,9 @@ package fief
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -52,25 +48,16 @@ const (
 	logoutRefreshTimeout = 5 * time.Second
 )
 
+// newSessionKeys derives from the configured secret, each bound to its
+// purpose, the keys of session refresh.
 func newSessionKeys(secret []byte) (sessionKeys, error) {
 	var k sessionKeys
-	aead := func(label string) (cipher.AEAD, error) {
-		key, err := hkdf.Key(sha256.New, secret, nil, label, 32)
-		if err != nil {
-			return nil, err
-		}
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, err
-		}
-		return cipher.NewGCM(block)
-	}
 	var err error
-	if k.cookie, err = aead("fief-go login flow session refresh cookie v1"); err != nil {
-		return k, fmt.Errorf("deriving the refresh cookie key: %w", err)
+	if k.cookie, err = newAEAD(secret, "fief-go login flow session refresh cookie v1"); err != nil {
+		return k, fmt.Errorf("the refresh cookie key: %w", err)
 	}
-	if k.result, err = aead("fief-go login flow session refresh result v1"); err != nil {
-		return k, fmt.Errorf("deriving the refresh result key: %w", err)
+	if k.result, err = newAEAD(secret, "fief-go login flow session refresh result v1"); err != nil {
+		return k, fmt.Errorf("the refresh result key: %w", err)
 	}
 	if k.id, err = hkdf.Key(sha256.New, secret, nil, "fief-go login flow refresh token id v1", 32); err != nil {
 		return k, fmt.Errorf("deriving the refresh token ID key: %w", err)
@@ -108,17 +95,14 @@ func (f *LoginFlow) refreshAD() []byte {
 // version, the session's start (Unix seconds), the access token's
 // lifetime, the user ID and the refresh token, sealed with AES-256-GCM.
 func (f *LoginFlow) sealRefresh(st refreshState) string {
-	aead := f.session.cookie
-	n := aead.NonceSize()
-	buf := make([]byte, n, n+14+len(st.userID)+len(st.token)+aead.Overhead())
-	_, _ = rand.Read(buf)
-	plain := append(buf[n:], refreshCookieVersion)
+	plain := make([]byte, 0, 14+len(st.userID)+len(st.token))
+	plain = append(plain, refreshCookieVersion)
 	plain = binary.BigEndian.AppendUint64(plain, uint64(st.start.Unix()))
 	plain = binary.BigEndian.AppendUint32(plain, uint32(min(max(st.lifetime, 0), 1<<31)))
 	plain = append(plain, byte(len(st.userID)))
 	plain = append(plain, st.userID...)
 	plain = append(plain, st.token...)
-	return base64.RawURLEncoding.EncodeToString(aead.Seal(buf, buf[:n], plain, f.refreshAD()))
+	return sealValue(f.session.cookie, plain, f.refreshAD())
 }
 
 // openRefresh returns the state of the first of the refresh cookies that
@@ -132,18 +116,10 @@ func (f *LoginFlow) openRefresh(cookies []*http.Cookie) *refreshState {
 	return nil
 }
 
+// openRefreshValue returns the state a refresh cookie value holds, or nil.
 func (f *LoginFlow) openRefreshValue(value string) *refreshState {
-	aead := f.session.cookie
-	if len(value) > maxRefreshCookie {
-		return nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(value)
-	n := aead.NonceSize()
-	if err != nil || len(b) < n+aead.Overhead()+14 {
-		return nil
-	}
-	p, err := aead.Open(nil, b[:n], b[n:], f.refreshAD())
-	if err != nil || len(p) < 14 || p[0] != refreshCookieVersion || len(p) < 14+int(p[13]) {
+	p, ok := openValue(f.session.cookie, value, maxRefreshCookie, f.refreshAD())
+	if !ok || len(p) < 14 || p[0] != refreshCookieVersion || len(p) < 14+int(p[13]) {
 		return nil
 	}
 	idEnd := 14 + int(p[13])
@@ -174,20 +150,16 @@ func (f *LoginFlow) refreshKey(token string) [32]byte {
 // coordinator under key: it opens for that key only.
 func resultAD(key string) []byte { return []byte("fief-go session refresh result\x00" + key) }
 
+// sealOutcome returns out sealed for the coordinator under key. Results
+// are bytes to the coordinator: they are not base64-encoded as cookies are.
 func (f *LoginFlow) sealOutcome(key string, out *refreshOutcome) []byte {
 	plain, _ := json.Marshal(out)
-	aead := f.session.result
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
-	_, _ = rand.Read(nonce)
-	return aead.Seal(nonce, nonce, plain, resultAD(key))
+	return f.session.result.Seal(nil, nil, plain, resultAD(key))
 }
 
+// openOutcome returns the outcome that sealOutcome sealed in b under key.
 func (f *LoginFlow) openOutcome(key string, b []byte) (*refreshOutcome, error) {
-	aead := f.session.result
-	if len(b) < aead.NonceSize()+aead.Overhead() {
-		return nil, errors.New("fief: the refresh coordinator's result is too short to be one of this flow's")
-	}
-	plain, err := aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], resultAD(key))
+	plain, err := f.session.result.Open(nil, nil, b, resultAD(key))
 	if err != nil {
 		return nil, errors.New("fief: the refresh coordinator's result does not open with this flow's key (another CookieKey?)")
 	}
@@ -259,8 +231,10 @@ func (f *LoginFlow) serveSession(w http.ResponseWriter, r *http.Request, next ht
 	now := f.now()
 	var remaining time.Duration
 	valid := false
-	if token, err := f.Extractor().Extract(r); err == nil && token != "" {
-		info, err := f.client.ValidateAccessToken(ctx, token)
+	if token, err := f.extractor.Extract(r); err == nil && token != "" {
+		// Not ValidateAccessToken, which would report a token check of its
+		// own (Hooks.TokenChecked) before the Authenticator's.
+		info, _, err := f.client.verifyAccessToken(ctx, token)
 		switch {
 		case err == nil:
 			remaining, valid = info.Expiry().Sub(now), true
@@ -421,7 +395,7 @@ func (f *LoginFlow) refreshAtFief(ctx context.Context, st *refreshState) (*refre
 		}
 		return nil, err
 	}
-	info, err := f.client.ValidateAccessToken(ctx, tokens.AccessToken)
+	info, _, err := f.client.verifyAccessToken(ctx, tokens.AccessToken)
 	switch {
 	case errors.Is(err, ErrDiscovery):
 		f.log(ctx, slog.LevelWarn, "fief: session refresh failed: Fief unavailable", err)

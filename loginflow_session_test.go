@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -568,4 +569,50 @@ func TestSessionRefreshInsecureCookies(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || lfFindCookie(resp, "fief_app_session") == nil || lfFindCookie(resp, "fief_app_session_refresh") == nil {
 		t.Errorf("refresh over HTTP: %d, cookies %q", resp.StatusCode, resp.Header.Values("Set-Cookie"))
 	}
+}
+
+// TestSessionTokenChecks: a request through Session and an Authenticator
+// reports one token check, the Authenticator's, whether the session is
+// fresh or refreshed on the way; the flow's own checks of tokens (at the
+// callback, at a refresh, at logout) are not reported as token checks.
+func TestSessionTokenChecks(t *testing.T) {
+	rec := &recorder{}
+	e := newLFEnv(t, lfOptions{refresh: true, clientOpts: []fief.Option{fief.WithHooks(rec.hooks())}})
+	checks := func(t *testing.T, what string, want ...fief.Outcome) {
+		t.Helper()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		var got []fief.Outcome
+		for _, c := range rec.checks {
+			got = append(got, c.Outcome)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: token checks %v, want %v", what, got, want)
+		}
+		rec.checks = nil
+	}
+	forget := func() { rec.mu.Lock(); rec.checks = nil; rec.mu.Unlock() } // the test's own checks
+	_, session, refresh := e.loggedIn(t)
+	checks(t, "login", fief.OutcomeNoToken) // the Authenticator's, starting the login
+
+	if resp := e.send(t, "/token", nil, session, refresh); resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
+		t.Fatalf("fresh session: %d %q", resp.StatusCode, resp.body)
+	}
+	checks(t, "fresh session", fief.OutcomeOK)
+
+	expired := &http.Cookie{Name: lfSessionCookie, Value: e.srv.AccessToken(e.user.ID, fieftest.Scopes("openid", "offline_access"), fieftest.ExpiresIn(-time.Hour))}
+	resp := e.send(t, "/token", nil, expired, refresh)
+	checks(t, "expired session, refreshed", fief.OutcomeOK)
+	_, refresh = e.checkRefreshed(t, resp, expired.Value, refresh.Value)
+	forget()
+
+	resp = e.send(t, "/token", nil, refresh)
+	checks(t, "no session cookie, refreshed", fief.OutcomeOK)
+	session, _ = e.checkRefreshed(t, resp, "", refresh.Value)
+	forget()
+
+	if resp := e.do(t, e.bare(), http.MethodPost, e.appURL+"/logout", nil, session); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	checks(t, "logout")
 }

@@ -31,8 +31,11 @@ func TestBrowserSessionRefresh(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	a := startApp(t, appOptions{
-		fief:   []fieftest.Option{fieftest.WithTokenLifetime(lifetime)},
-		config: func(c *fief.LoginFlowConfig) { c.RefreshSessions = true },
+		fief: []fieftest.Option{fieftest.WithTokenLifetime(lifetime)},
+		config: func(c *fief.LoginFlowConfig) {
+			c.RefreshSessions = true
+			c.CookieKey = []byte("fief-go e2e key of refreshed sessions") // required with RefreshSessions
+		},
 	})
 	tab := startBrowser(t, ctx, chromium)
 

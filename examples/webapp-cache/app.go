@@ -19,7 +19,8 @@ type config struct {
 	URL string
 	// CookieKey seals the cookies of logins in progress and the refresh
 	// cookies of sessions: a secret of at least 32 bytes, the same on every
-	// instance. nil: a random key for this process.
+	// instance. Required: fief.NewLoginFlow refuses RefreshSessions
+	// without it.
 	CookieKey []byte
 	// Cache keeps users' info: on Redis (rediscache) to share it between
 	// instances, in memory for one process. nil: in memory.

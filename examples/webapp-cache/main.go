@@ -39,8 +39,8 @@
 // Over plain HTTP, for local development only, the cookies are not Secure.
 // APP_COOKIE_KEY (hex, at least 32 bytes) seals the cookies of logins in
 // progress and the refresh cookies; set the same value on every instance of
-// the application (a random key is made when it is unset, and sessions
-// then end with the process).
+// the application. When it is unset, the command makes a random key for
+// local development and says so: sessions then end with the process.
 //
 // With FIEF_BASE_URL, FIEF_CLIENT_ID and FIEF_CLIENT_SECRET set it uses that
 // Fief, where <public URL>/auth-callback must be an allowed redirect URI of
@@ -49,6 +49,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -73,10 +74,17 @@ func main() {
 
 func run(ctx context.Context, out io.Writer, addr, publicURL, fiefAddr string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	// The key that seals the cookies of logins in progress (nil: random).
+	// The key that seals the cookies of logins in progress and the refresh
+	// cookies. fief.NewLoginFlow refuses RefreshSessions without one; for
+	// local development only, a random key is made here.
 	key, err := devfief.CookieKey(os.Getenv("APP_COOKIE_KEY"))
 	if err != nil {
 		return err
+	}
+	if key == nil {
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+		logger.WarnContext(ctx, "APP_COOKIE_KEY is unset: using a random key, so sessions end when the process stops and work on this instance only")
 	}
 	cache, err := newCache(os.Getenv("REDIS_URL"))
 	if err != nil {

@@ -74,7 +74,7 @@ func TestProtectedWithBadSession(t *testing.T) { exampletest.CheckBadSession(t, 
 func TestFiefUnavailable(t *testing.T)         { exampletest.CheckFiefUnavailable(t, start(t)) }
 func TestCookiesSecureOverHTTPS(t *testing.T) {
 	exampletest.CheckSecureCookies(t, func(client *fief.Client, appURL string) (http.Handler, error) {
-		return newApp(client, config{URL: appURL}, slog.New(slog.DiscardHandler))
+		return newApp(client, config{URL: appURL, CookieKey: testCookieKey}, slog.New(slog.DiscardHandler))
 	})
 }
 
@@ -96,6 +96,9 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// testCookieKey is the application's CookieKey in the tests.
+var testCookieKey = []byte("webapp-cache test key, 32 bytes or more")
+
 // start serves the application over plain HTTP with an embedded Fief and
 // the in-memory cache.
 func start(t *testing.T) *exampletest.App {
@@ -108,7 +111,7 @@ func start(t *testing.T) *exampletest.App {
 func startWith(t *testing.T, cache fief.UserInfoCache) *exampletest.App {
 	t.Helper()
 	app := exampletest.StartApp(t, func(client *fief.Client, appURL string) (http.Handler, error) {
-		return newApp(client, config{URL: appURL, Cache: cache}, slog.New(slog.DiscardHandler))
+		return newApp(client, config{URL: appURL, CookieKey: testCookieKey, Cache: cache}, slog.New(slog.DiscardHandler))
 	})
 	app.Scope = "openid offline_access" // RefreshSessions
 	return app

@@ -7,10 +7,14 @@ package expiring
 import "time"
 
 // Map holds values until their expiry, and at most Max of them: beyond
-// that, the oldest are dropped early. Entries must be put with expiries in
-// increasing order (the time of the put plus a fixed window), so that the
-// order of puts is also the order of expiry. The zero Map is empty and
-// unbounded.
+// that, the oldest puts are dropped early. It drops entries in the order
+// of their puts, and stops at the first that has not expired: puts are
+// meant to come in about the order of their expiries (the time of the put
+// plus a fixed window). One that comes out of order (its owner read the
+// clock before another put got in first, as with the login flow's
+// consumed states) costs nothing in correctness, since Get checks each
+// entry's own expiry: it is only dropped later, once the entries put
+// before it are. The zero Map is empty and unbounded.
 type Map[V any] struct {
 	// Max bounds the entries held; 0 means no bound.
 	Max int

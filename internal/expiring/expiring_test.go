@@ -81,3 +81,29 @@ func TestQueueCompacts(t *testing.T) {
 		t.Errorf("%d held, queue capacity %d after 100,000 puts of 10-second entries", m.Len(), cap(m.queue))
 	}
 }
+
+// TestOutOfOrder: an entry put after one that expires later (its owner read
+// the clock before the other put) is refused by Get from its own expiry,
+// and dropped once the entry put before it expires.
+func TestOutOfOrder(t *testing.T) {
+	var m Map[int]
+	t0 := time.Unix(1_000_000, 0)
+	m.Put(key(1), 1, t0.Add(time.Millisecond), t0.Add(time.Minute+time.Millisecond))
+	m.Put(key(2), 2, t0, t0.Add(time.Minute)) // out of order
+	at := t0.Add(time.Minute)
+	if _, ok := m.Get(key(2), at); ok {
+		t.Error("the entry put out of order is held past its expiry")
+	}
+	if v, ok := m.Get(key(1), at); !ok || v != 1 {
+		t.Errorf("the entry put first: %d, %v", v, ok)
+	}
+	m.Put(key(3), 3, at, at.Add(time.Minute))
+	if m.Len() != 3 {
+		t.Errorf("%d held, want 3: the expired entry stays behind the unexpired one put before it", m.Len())
+	}
+	later := at.Add(time.Millisecond)
+	m.Put(key(4), 4, later, later.Add(time.Minute))
+	if m.Len() != 2 || m.queued() != 2 {
+		t.Errorf("%d held, %d queued; want 2, 2: both dropped once the first expired", m.Len(), m.queued())
+	}
+}

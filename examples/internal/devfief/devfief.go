@@ -143,7 +143,9 @@ func (f *Fief) DescribeWebApp(w io.Writer, appURL string) {
 // CookieKey decodes the hex key that seals the cookies of logins in
 // progress (APP_COOKIE_KEY, for fief.LoginFlowConfig.CookieKey): at least
 // 32 bytes, the same on every instance of an application. "" gives nil,
-// which makes LoginFlow use a random key for this process.
+// which makes LoginFlow use a random key for this process; with
+// RefreshSessions, NewLoginFlow refuses nil, and the command must make a
+// key itself.
 func CookieKey(hexKey string) ([]byte, error) {
 	if hexKey == "" {
 		return nil, nil
