@@ -314,6 +314,14 @@ func TestLoginHooks(t *testing.T) {
 		get(t, cb.String())
 		last(t, fief.OutcomeUnavailable)
 	})
+	t.Run("token endpoint timing out (408)", func(t *testing.T) {
+		cb := callback(t)
+		e.srv.SetFault(fieftest.EndpointToken, fieftest.Fault{Status: http.StatusRequestTimeout, Times: 1})
+		if resp := get(t, cb.String()); resp.StatusCode != http.StatusBadGateway {
+			t.Errorf("callback: %d, want 502 (Fief unavailable)", resp.StatusCode)
+		}
+		last(t, fief.OutcomeUnavailable)
+	})
 	t.Run("OnLogin failed", func(t *testing.T) {
 		cb := callback(t)
 		failLogin = true

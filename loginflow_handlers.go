@@ -281,7 +281,7 @@ func (f *LoginFlow) callback(w http.ResponseWriter, r *http.Request) Outcome {
 func (f *LoginFlow) exchangeFailed(w http.ResponseWriter, r *http.Request, err error) Outcome {
 	var re *RequestError
 	switch {
-	case errors.Is(err, ErrDiscovery), errors.As(err, &re) && (re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests):
+	case errors.Is(err, ErrDiscovery), errors.As(err, &re) && !refusedByFief(re): // 5xx, 408, 429
 		f.log(r.Context(), slog.LevelWarn, "fief: login failed: Fief unavailable", err)
 		f.errorPage(w, r, http.StatusBadGateway, msgUnavailable)
 		return OutcomeUnavailable
